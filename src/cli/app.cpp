@@ -1,0 +1,240 @@
+#include "cli/app.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "core/process_policy.hpp"
+#include "core/report.hpp"
+#include "core/shm_policy.hpp"
+#include "os/proc_scan.hpp"
+#include "os/shm_dir.hpp"
+#include "os/signaller.hpp"
+
+namespace reap::cli {
+namespace {
+
+/// A refusal: one line on stderr, exit 2, nothing acted on.
+struct Refusal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Rescan rounds after the first: processes fork while dying; each round takes the new
+/// members of the leaked trees. Bounded so a fork bomb cannot keep reap here forever.
+constexpr int kMaxRounds = 8;
+
+double wall_now() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+unsigned scan_threads(const Options& o) {
+  if (o.threads) return o.threads;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+}
+
+/// The identities the holder index must answer for: the owner's regular files.
+std::unordered_set<os::DevIno, os::DevInoHash> candidates(const std::vector<os::DirEntry>& entries,
+                                                          uid_t uid) {
+  std::unordered_set<os::DevIno, os::DevInoHash> ids;
+  for (const auto& e : entries)
+    if (!e.stat_errno && S_ISREG(e.st.st_mode) && e.st.st_uid == uid)
+      ids.insert(os::DevIno::of(e.st));
+  return ids;
+}
+
+core::ProcessSelection selection_from(const Options& o) {
+  core::ProcessSelection sel;
+  sel.mode =
+      o.parent ? core::ProcessSelection::Mode::Descendant : core::ProcessSelection::Mode::Orphan;
+  sel.parent = o.parent.value_or(0);
+  sel.uid = o.uid;
+  sel.match = o.match;
+  sel.adopters = o.adopters;
+  sel.self = ::getpid();
+  if (!o.parent) {
+    struct stat st;
+    if (::stat(o.cwd.c_str(), &st) != 0)
+      throw Refusal(fmt::format("--cwd '{}': {}", o.cwd, std::strerror(errno)));
+    sel.cwd = os::DevIno::of(st);
+  }
+  return sel;
+}
+
+/// The process phase's act step: rounds of escalate-then-rescan until no new member of a
+/// leaked tree appears. Returns true when any signal was sent.
+bool reap_processes(const Options& o, const core::ProcessSelection& sel, os::Snapshot snap,
+                    std::vector<core::ProcessPlanItem> plan, core::Report& report) {
+  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root};
+  std::set<std::pair<pid_t, unsigned long long>> handled;
+  std::set<pid_t> kept_reported;
+  std::vector<core::KnownMember> known;
+  std::map<pid_t, std::pair<pid_t, pid_t>> groups;  // pid -> (pgrp, session), from scans
+  bool signalled = false;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    std::vector<os::SignalTarget> targets;
+    std::vector<const core::ProcessPlanItem*> target_items;
+    for (const auto& item : plan) {
+      if (handled.count({item.pid, item.starttime})) continue;
+      if (item.verdict == core::ProcessVerdict::Kept) {
+        if (kept_reported.insert(item.pid).second)
+          report.processes.push_back(core::describe_plan(item, o.grace));
+        continue;
+      }
+      handled.insert({item.pid, item.starttime});
+      targets.push_back({item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill});
+      target_items.push_back(&item);
+    }
+    if (targets.empty()) break;
+    unsigned long long since = os::now_in_ticks();
+    auto outcomes = os::escalate(targets, esc);
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      const auto& out = outcomes[i];
+      signalled |= out.sent_sigint || out.sent_sigkill;
+      report.processes.push_back(core::describe_outcome(*target_items[i], out, o.grace));
+      pid_t pid = target_items[i]->pid;
+      if (const auto* p = snap.find(pid)) groups[pid] = {p->pgrp, p->session};
+      auto g = groups.count(pid) ? groups[pid] : std::pair<pid_t, pid_t>{-1, -1};
+      known.push_back({pid, g.first, g.second});
+    }
+    os::ScanOptions scan;
+    scan.proc_root = o.proc_root;
+    scan.threads = scan_threads(o);
+    snap = os::scan_proc(scan);
+    plan = core::plan_processes(snap, sel, known, since);
+  }
+  return signalled;
+}
+
+int run_with(const Options& o) {
+  const bool process_phase = !o.shm_only;
+  const bool shm_phase = o.shm || o.shm_only;
+  os::raise_fd_limit();
+
+  core::Report report;
+  report.dry_run = o.dry_run;
+  report.uid = o.uid;
+  report.process_phase = process_phase;
+  report.shm_phase = shm_phase;
+
+  // Scan: the directory is listed before /proc is read, so a segment created after the
+  // listing is not a candidate, and one opened before the scan is seen as held.
+  os::ShmDir dir;
+  std::vector<os::DirEntry> entries;
+  if (shm_phase) {
+    std::string error;
+    if (!dir.open(o.shm_dir, error)) throw Refusal(error);
+    entries = dir.list();
+    report.shm_dir = o.shm_dir;
+  }
+  core::ProcessSelection sel;
+  if (process_phase) sel = selection_from(o);
+  os::ScanOptions scan;
+  scan.proc_root = o.proc_root;
+  scan.process_details = process_phase;
+  scan.threads = scan_threads(o);
+  if (shm_phase) scan.watch = candidates(entries, o.uid);
+  os::Snapshot snap = os::scan_proc(scan);
+
+  // Classify and plan the process phase; refusals come before anything is acted on.
+  std::vector<core::ProcessPlanItem> process_plan;
+  std::set<pid_t> planned_targets;
+  if (process_phase) {
+    if (o.parent)
+      if (auto why = core::refuse_parent(snap, *o.parent, sel.self)) throw Refusal(*why);
+    report.mode = o.parent ? "descendant" : "orphan";
+    process_plan = core::plan_processes(snap, sel);
+    for (const auto& item : process_plan)
+      if (item.verdict != core::ProcessVerdict::Kept) planned_targets.insert(item.pid);
+  }
+
+  // Act on processes.
+  bool signalled = false;
+  if (process_phase) {
+    if (o.dry_run) {
+      for (const auto& item : process_plan)
+        report.processes.push_back(core::describe_plan(item, o.grace));
+    } else {
+      signalled = reap_processes(o, sel, snap, process_plan, report);
+    }
+  }
+
+  // Shm phase. After a real reap the holder index is stale (holders died, time passed):
+  // list and scan again so the sweep judges the present, not the past.
+  if (shm_phase) {
+    if (signalled) {
+      entries = dir.list();
+      os::ScanOptions rescan = scan;
+      rescan.process_details = false;
+      rescan.watch = candidates(entries, o.uid);
+      snap = os::scan_proc(rescan);
+    }
+    core::ShmPolicy policy;
+    policy.uid = o.uid;
+    policy.min_age = o.min_age;
+    policy.now = wall_now();
+    policy.ignore_uninspectable = o.ignore_uninspectable;
+    if (o.dry_run) policy.discounted = planned_targets;  // they would be gone by then
+    auto plan = core::plan_shm(entries, snap, policy);
+    for (const auto& item : plan) {
+      std::optional<os::UnlinkOutcome> outcome;
+      if (!o.dry_run && item.verdict == core::ShmVerdict::Unlink)
+        outcome = dir.unlink_if_same(item.name, item.id);
+      report.shm.push_back(core::describe_shm(item, o.dry_run, outcome));
+    }
+    core::ShmPolicy blocking = policy;
+    blocking.ignore_uninspectable = false;
+    auto blockers = core::blocking_uninspectable(entries, snap, blocking);
+    std::set<pid_t> blocker_pids;
+    for (const auto* p : blockers) blocker_pids.insert(p->pid);
+    for (const auto* p : snap.uninspectable()) {
+      core::UninspectableItem u{p->pid, p->comm, std::nullopt, p->uninspectable_reason,
+                                blocker_pids.count(p->pid) > 0};
+      if (p->have_status) u.uid = p->euid();
+      report.uninspectable.push_back(std::move(u));
+    }
+    if (o.ignore_uninspectable && !blockers.empty())
+      std::cerr << fmt::format(
+          "reap: warning: --ignore-uninspectable: {} process(es) that could hold these "
+          "segments were not inspected and were ignored\n",
+          blockers.size());
+  }
+
+  if (o.json) {
+    print_json(report, std::cout);
+  } else {
+    print_human(report, std::cout);
+  }
+  std::cout.flush();
+  return report.exit_code();
+}
+
+}  // namespace
+
+int run(int argc, const char* const* argv) {
+  auto parsed = parse_options(argc, argv);
+  if (!parsed.options) return parsed.exit_code;
+  try {
+    return run_with(*parsed.options);
+  } catch (const Refusal& e) {
+    std::cerr << "reap: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "reap: error: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace reap::cli

@@ -1,0 +1,167 @@
+#include "cli/options.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "util/duration.hpp"
+
+namespace reap::cli {
+namespace {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <class T>
+std::optional<T> parse_number(const std::string& s) {
+  T value{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return value;
+}
+
+double parse_seconds(const std::string& option, const std::string& text) {
+  auto v = util::parse_duration_seconds(text);
+  if (!v)
+    throw UsageError(
+        fmt::format("{} '{}': not a non-negative duration (e.g. 3, 0.5, 500ms, 2s)", option, text));
+  return *v;
+}
+
+pid_t parse_pid_option(const std::string& option, const std::string& text) {
+  auto v = parse_number<long long>(text);
+  if (!v || *v <= 0 || *v > INT_MAX)
+    throw UsageError(fmt::format("{} '{}': not a process id (a positive integer)", option, text));
+  return static_cast<pid_t>(*v);
+}
+
+uid_t parse_uid(const std::string& text) {
+  if (auto v = parse_number<long long>(text)) {
+    if (*v < 0 || *v >= static_cast<long long>(UINT_MAX))
+      throw UsageError(fmt::format("--uid '{}': out of range", text));
+    return static_cast<uid_t>(*v);
+  }
+  if (struct passwd* pw = ::getpwnam(text.c_str())) return pw->pw_uid;
+  throw UsageError(fmt::format("--uid '{}': no such user and not a number", text));
+}
+
+std::string current_dir() {
+  std::string buf(PATH_MAX, '\0');
+  if (!::getcwd(buf.data(), buf.size())) return ".";
+  buf.resize(std::char_traits<char>::length(buf.c_str()));
+  return buf;
+}
+
+}  // namespace
+
+std::string repo_root_or_self(const std::string& dir) {
+  std::string d = dir;
+  for (;;) {
+    struct stat st;
+    if (::lstat((d + "/.git").c_str(), &st) == 0) return d;
+    auto slash = d.find_last_of('/');
+    if (slash == std::string::npos || d == "/") return dir;
+    d = slash == 0 ? "/" : d.substr(0, slash);
+    if (d == "/") {
+      if (::lstat("/.git", &st) == 0) return d;
+      return dir;
+    }
+  }
+}
+
+ParseResult parse_options(int argc, const char* const* argv) {
+  CLI::App app{
+      "reap: clean up after multi-process programs that died badly: leaked processes "
+      "(SIGINT, grace, SIGKILL) and orphaned POSIX shared-memory segments.",
+      "reap"};
+  app.set_version_flag("-V,--version", "reap 0.1.0");
+  Options o;
+  std::string parent, grace, kill_wait, uid, min_age, cwd;
+  std::vector<std::string> match, adopters;
+  app.add_option("-p,--parent", parent, "Descendant mode: reap the whole subtree below PID");
+  app.add_option("-g,--grace", grace, "Seconds between SIGINT and SIGKILL (default 3.0)");
+  app.add_option("--kill-wait", kill_wait, "Bound on the wait after SIGKILL (default 2.0)");
+  app.add_flag("-n,--dry-run", o.dry_run, "Report the plan, act on nothing");
+  auto* shm = app.add_flag("--shm", o.shm, "Add the shm sweep after the process phase");
+  auto* shm_only = app.add_flag("--shm-only", o.shm_only, "Only the shm sweep");
+  shm->excludes(shm_only);
+  app.add_option("--shm-dir", o.shm_dir, "Directory to sweep (default /dev/shm)");
+  app.add_option("--uid", uid, "Owner to act for, name or number (default: effective uid)");
+  app.add_option("--cwd", cwd,
+                 "Orphan mode: the cwd leaked processes have "
+                 "(default: git top-level of the working directory)");
+  app.add_option("--match", match,
+                 "Orphan mode: cmdline must contain TEXT (repeatable; "
+                 "default python)");
+  app.add_option("--adopter", adopters, "Orphan mode: PID also adopts orphans (repeatable)");
+  app.add_option("--min-age", min_age, "Keep segments changed more recently (e.g. 30s, 5m)");
+  app.add_flag("--ignore-uninspectable", o.ignore_uninspectable,
+               "Do not let processes reap cannot inspect keep segments (unsafe)");
+  app.add_flag("--json", o.json, "One JSON report on stdout");
+  app.add_option("--proc", o.proc_root, "procfs mount to read (default /proc)")->group("");
+  app.add_option("--threads", o.threads, "Scan threads (default: one per core, at most 4)")
+      ->group("");
+
+  try {
+    app.parse(argc, argv);
+    if (!parent.empty()) o.parent = parse_pid_option("--parent", parent);
+    if (!grace.empty()) o.grace = parse_seconds("--grace", grace);
+    if (!kill_wait.empty()) o.kill_wait = parse_seconds("--kill-wait", kill_wait);
+    if (!min_age.empty()) o.min_age = parse_seconds("--min-age", min_age);
+    o.uid = uid.empty() ? ::geteuid() : parse_uid(uid);
+    for (const auto& a : adopters) o.adopters.push_back(parse_pid_option("--adopter", a));
+    if (!match.empty()) o.match = match;
+    for (const auto& m : o.match)
+      if (m.empty()) throw UsageError("--match '': an empty TEXT would match every process");
+    if (o.parent && o.shm_only)
+      throw UsageError(
+          "--parent and --shm-only contradict each other: --shm-only runs no "
+          "process phase");
+    if (o.parent && (!cwd.empty() || !match.empty() || !adopters.empty()))
+      throw UsageError(
+          "--cwd, --match and --adopter select orphans; they do not apply with "
+          "--parent");
+    if (o.shm_only && (!grace.empty() || !kill_wait.empty()))
+      throw UsageError(
+          "--grace and --kill-wait apply to the process phase, which --shm-only "
+          "skips");
+    if (!o.shm && !o.shm_only &&
+        (o.shm_dir != "/dev/shm" || !min_age.empty() || o.ignore_uninspectable))
+      throw UsageError(
+          "--shm-dir, --min-age and --ignore-uninspectable need --shm or "
+          "--shm-only");
+    if (!cwd.empty()) {
+      struct stat st;
+      if (::stat(cwd.c_str(), &st) != 0)
+        throw UsageError(fmt::format("--cwd '{}': {}", cwd, std::strerror(errno)));
+      if (!S_ISDIR(st.st_mode)) throw UsageError(fmt::format("--cwd '{}': not a directory", cwd));
+      o.cwd = cwd;
+    } else {
+      o.cwd = repo_root_or_self(current_dir());
+    }
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help, --version
+      app.exit(e, std::cout, std::cerr);
+      return {std::nullopt, 0};
+    }
+    std::cerr << "reap: error: " << e.what() << " (see reap --help)\n";
+    return {std::nullopt, 2};
+  } catch (const UsageError& e) {
+    std::cerr << "reap: error: " << e.what() << "\n";
+    return {std::nullopt, 2};
+  }
+  return {std::move(o), 0};
+}
+
+}  // namespace reap::cli

@@ -1,0 +1,43 @@
+// Command-line options: parsing (CLI11) and the checks that need no /proc scan.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace reap::cli {
+
+struct Options {
+  std::optional<pid_t> parent;
+  double grace = 3.0;
+  double kill_wait = 2.0;
+  bool dry_run = false;
+  bool shm = false;
+  bool shm_only = false;
+  std::string shm_dir = "/dev/shm";
+  uid_t uid = 0;
+  std::string cwd;  ///< resolved: --cwd, else git top-level, else the working directory
+  std::vector<std::string> match{"python"};
+  std::vector<pid_t> adopters;
+  std::optional<double> min_age;
+  bool ignore_uninspectable = false;
+  bool json = false;
+  std::string proc_root = "/proc";  ///< hidden, for tests
+  unsigned threads = 0;             ///< scan threads; 0 = as many as cores (at most 4)
+};
+
+/// Result of parsing: either options to run with, or an exit code to return at once
+/// (0 after --help/--version, 2 after a usage error whose one-line message was printed).
+struct ParseResult {
+  std::optional<Options> options;
+  int exit_code = 0;
+};
+
+ParseResult parse_options(int argc, const char* const* argv);
+
+/// The git top-level of `dir` (nearest ancestor holding ".git"), or `dir` itself.
+std::string repo_root_or_self(const std::string& dir);
+
+}  // namespace reap::cli

@@ -1,0 +1,154 @@
+#include "cli/output.hpp"
+
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "os/proc_parse.hpp"
+#include "util/escape.hpp"
+
+namespace reap::cli {
+namespace {
+
+using nlohmann::json;
+using util::escape_for_terminal;
+
+std::string json_word(const char* w) {
+  std::string s = w;
+  for (char& c : s)
+    if (c == ' ') c = '_';
+  return s;
+}
+
+/// Adds `key` (lossy UTF-8) and, when the bytes are not UTF-8, `key_hex` (lossless).
+void put_bytes(json& j, const std::string& key, const std::string& bytes) {
+  if (util::is_valid_utf8(bytes)) {
+    j[key] = bytes;
+  } else {
+    j[key] = util::to_utf8_lossy(bytes);
+    j[key + "_hex"] = util::hex(bytes);
+  }
+}
+
+}  // namespace
+
+void print_human(const core::Report& r, std::ostream& out) {
+  using core::ProcessVerdictWord;
+  using core::ShmVerdictWord;
+  for (const auto& p : r.processes)
+    out << fmt::format("process {} ({}): {}: {}\n", p.pid, escape_for_terminal(p.comm),
+                       core::word(p.verdict), p.reason);
+  for (const auto& s : r.shm) {
+    bool plain =
+        (s.verdict == ShmVerdictWord::Unlinked || s.verdict == ShmVerdictWord::WouldUnlink) &&
+        s.reason == "unheld";
+    out << fmt::format("shm {}: {}{}{}\n", escape_for_terminal(s.name), core::word(s.verdict),
+                       plain ? "" : ": ", plain ? "" : s.reason);
+  }
+  for (const auto& u : r.uninspectable)
+    if (u.blocked_something)
+      out << fmt::format("uninspectable pid {} ({}) uid {}: {}\n", u.pid,
+                         escape_for_terminal(u.comm),
+                         u.uid ? std::to_string(*u.uid) : std::string("?"), u.reason);
+
+  std::string summary = "summary:";
+  if (r.process_phase)
+    summary += fmt::format(" processes {} reaped, {} killed, {} survived",
+                           r.count(ProcessVerdictWord::Reaped), r.count(ProcessVerdictWord::Killed),
+                           r.count(ProcessVerdictWord::Survived));
+  if (r.process_phase && r.dry_run)
+    summary +=
+        fmt::format(" ({} would be reaped, {} killed at once)",
+                    r.count(ProcessVerdictWord::WouldReap), r.count(ProcessVerdictWord::WouldKill));
+  if (r.process_phase && r.shm_phase) summary += ";";
+  if (r.shm_phase)
+    summary += fmt::format(
+        " shm {} {}, {} kept, {} errors",
+        r.dry_run ? r.count(ShmVerdictWord::WouldUnlink) : r.count(ShmVerdictWord::Unlinked),
+        r.dry_run ? "would be unlinked" : "unlinked", r.count(ShmVerdictWord::Kept),
+        r.count(ShmVerdictWord::Error));
+  if (!r.uninspectable.empty())
+    summary += fmt::format("; {} processes could not be inspected", r.uninspectable.size());
+  if (r.dry_run) summary += " (dry run: nothing was done)";
+  out << summary << "\n";
+}
+
+void print_json(const core::Report& r, std::ostream& out) {
+  using core::ProcessVerdictWord;
+  using core::ShmVerdictWord;
+  json doc;
+  doc["version"] = 1;
+  doc["dry_run"] = r.dry_run;
+  doc["uid"] = r.uid;
+  doc["exit_code"] = r.exit_code();
+  if (r.process_phase) {
+    json items = json::array();
+    for (const auto& p : r.processes) {
+      json j;
+      j["pid"] = p.pid;
+      put_bytes(j, "comm", p.comm);
+      json args = json::array();
+      for (const auto& a : os::split_cmdline(p.cmdline)) {
+        if (util::is_valid_utf8(a)) {
+          args.push_back(a);
+        } else {
+          args.push_back(util::to_utf8_lossy(a));
+          j["cmdline_hex"] = util::hex(p.cmdline);
+        }
+      }
+      j["cmdline"] = std::move(args);
+      j["verdict"] = json_word(core::word(p.verdict));
+      j["reason"] = p.reason;
+      j["signals"] = p.signals;
+      j["seconds"] = p.seconds ? json(*p.seconds) : json(nullptr);
+      items.push_back(std::move(j));
+    }
+    doc["processes"] = {{"mode", r.mode}, {"items", std::move(items)}};
+  } else {
+    doc["processes"] = nullptr;
+  }
+  if (r.shm_phase) {
+    json items = json::array();
+    for (const auto& s : r.shm) {
+      json j;
+      put_bytes(j, "name", s.name);
+      j["verdict"] = json_word(core::word(s.verdict));
+      j["reason"] = s.reason;
+      j["holder_pid"] = s.holder ? json(*s.holder) : json(nullptr);
+      j["uid"] = s.uid;
+      j["size"] = s.size;
+      items.push_back(std::move(j));
+    }
+    json dir;
+    put_bytes(dir, "dir", r.shm_dir);
+    dir["items"] = std::move(items);
+    doc["shm"] = std::move(dir);
+  } else {
+    doc["shm"] = nullptr;
+  }
+  json un = json::array();
+  for (const auto& u : r.uninspectable) {
+    json j;
+    j["pid"] = u.pid;
+    put_bytes(j, "comm", u.comm);
+    j["uid"] = u.uid ? json(*u.uid) : json(nullptr);
+    j["reason"] = u.reason;
+    j["blocked"] = u.blocked_something;
+    un.push_back(std::move(j));
+  }
+  doc["uninspectable"] = std::move(un);
+  doc["summary"] = {
+      {"reaped", r.count(ProcessVerdictWord::Reaped)},
+      {"killed", r.count(ProcessVerdictWord::Killed)},
+      {"survived", r.count(ProcessVerdictWord::Survived)},
+      {"would_reap", r.count(ProcessVerdictWord::WouldReap)},
+      {"would_kill", r.count(ProcessVerdictWord::WouldKill)},
+      {"unlinked", r.count(ShmVerdictWord::Unlinked)},
+      {"would_unlink", r.count(ShmVerdictWord::WouldUnlink)},
+      {"kept", r.count(ShmVerdictWord::Kept)},
+      {"errors", r.count(ShmVerdictWord::Error) + r.count(ProcessVerdictWord::Error)}};
+  out << doc.dump(-1, ' ', false, json::error_handler_t::strict) << "\n";
+}
+
+}  // namespace reap::cli

@@ -1,0 +1,138 @@
+#include "core/process_policy.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace reap::core {
+namespace {
+
+constexpr const char* kTractorMarkers[] = {"_subactor[", "tractor._child"};
+
+bool contains(std::string_view hay, std::string_view needle) {
+  return !needle.empty() && hay.find(needle) != std::string_view::npos;
+}
+
+bool ignores_sigint(const os::ProcessInfo& p) {
+  return p.have_status && (p.sig_ign & (1ull << (SIGINT - 1)));
+}
+
+}  // namespace
+
+bool cmdline_matches(const std::string& cmdline, const std::string& comm,
+                     const std::vector<std::string>& match) {
+  // Arguments are NUL-separated; a TEXT with a space matches across two arguments.
+  std::string joined = cmdline;
+  std::replace(joined.begin(), joined.end(), '\0', ' ');
+  for (const auto& m : match)
+    if (contains(joined, m)) return true;
+  for (const char* marker : kTractorMarkers)
+    if (contains(joined, marker) || contains(comm, marker)) return true;
+  return false;
+}
+
+std::set<pid_t> adopters_of(const os::Snapshot& snap, uid_t uid, const std::vector<pid_t>& extra) {
+  std::set<pid_t> out(extra.begin(), extra.end());
+  out.insert(1);
+  for (const auto& p : snap.processes)
+    if (p.comm == "systemd" && p.pid != 1 && p.have_status && p.euid() == uid && uid != 0)
+      out.insert(p.pid);
+  return out;
+}
+
+std::set<pid_t> self_and_ancestors(const os::Snapshot& snap, pid_t self) {
+  std::set<pid_t> out;
+  for (pid_t pid = self; pid > 0 && out.insert(pid).second;) {
+    const os::ProcessInfo* p = snap.find(pid);
+    if (!p) break;
+    pid = p->ppid;
+  }
+  return out;
+}
+
+std::optional<std::string> refuse_parent(const os::Snapshot& snap, pid_t parent, pid_t self) {
+  if (parent == 1) return "refusing --parent 1: its subtree is the whole system";
+  if (parent == self) return fmt::format("refusing --parent {}: that is reap itself", parent);
+  const os::ProcessInfo* p = snap.find(parent);
+  if (!p || p->zombie()) return fmt::format("--parent {}: no such process", parent);
+  if (self_and_ancestors(snap, self).count(parent))
+    return fmt::format(
+        "refusing --parent {} ({}): it is an ancestor of reap, whose subtree "
+        "includes reap itself",
+        parent, p->comm);
+  return std::nullopt;
+}
+
+std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
+                                            const std::vector<KnownMember>& known,
+                                            unsigned long long since_ticks) {
+  std::multimap<pid_t, const os::ProcessInfo*> children;
+  for (const auto& p : snap.processes) children.emplace(p.ppid, &p);
+  const std::set<pid_t> protected_pids = self_and_ancestors(snap, sel.self);
+
+  auto eligible = [&](const os::ProcessInfo& p) {
+    return !p.kernel_thread() && !p.zombie() && !protected_pids.count(p.pid) && p.pid != 1;
+  };
+
+  std::vector<const os::ProcessInfo*> roots;
+  std::set<pid_t> adopters;
+  if (sel.mode == ProcessSelection::Mode::Descendant) {
+    auto [lo, hi] = children.equal_range(sel.parent);
+    for (auto it = lo; it != hi; ++it) roots.push_back(it->second);
+  } else {
+    adopters = adopters_of(snap, sel.uid, sel.adopters);
+    for (const auto& p : snap.processes) {
+      if (!adopters.count(p.ppid) || adopters.count(p.pid) || !eligible(p)) continue;
+      if (!p.have_status || p.euid() != sel.uid) continue;
+      if (!sel.cwd || !p.cwd || !(*p.cwd == *sel.cwd)) continue;
+      if (!cmdline_matches(p.cmdline, p.comm, sel.match)) continue;
+      roots.push_back(&p);
+    }
+  }
+  // Rescan: members of trees already being reaped, found by parentage or, once adopted,
+  // by the process group or session they inherited after the round began.
+  std::set<pid_t> known_pids;
+  for (const auto& k : known) known_pids.insert(k.pid);
+  for (const auto& p : snap.processes) {
+    if (known_pids.count(p.pid) || !eligible(p)) continue;
+    bool member = known_pids.count(p.ppid) > 0;
+    if (!member && since_ticks && p.starttime >= since_ticks && p.have_status &&
+        p.euid() == sel.uid && (p.ppid == 1 || adopters.count(p.ppid))) {
+      for (const auto& k : known)
+        if (k.pgrp == p.pgrp || k.session == p.session) member = true;
+    }
+    if (member) roots.push_back(&p);
+  }
+
+  // Every descendant of a root is a member, whatever its cwd or cmdline.
+  std::map<pid_t, const os::ProcessInfo*> members;
+  std::vector<const os::ProcessInfo*> stack(roots.begin(), roots.end());
+  while (!stack.empty()) {
+    const os::ProcessInfo* p = stack.back();
+    stack.pop_back();
+    if (!eligible(*p) || !members.emplace(p->pid, p).second) continue;
+    auto [lo, hi] = children.equal_range(p->pid);
+    for (auto it = lo; it != hi; ++it) stack.push_back(it->second);
+  }
+
+  std::vector<ProcessPlanItem> plan;
+  for (const auto& [pid, p] : members) {
+    ProcessPlanItem item{pid, p->starttime, p->comm, p->cmdline, ProcessVerdict::Reap, ""};
+    if (!p->have_status) {
+      item.verdict = ProcessVerdict::Kept;
+      item.reason = "owner unknown: /proc status unreadable";
+    } else if (p->euid() != sel.uid) {
+      item.verdict = ProcessVerdict::Kept;
+      item.reason = fmt::format("owned by uid {}, not {}", p->euid(), sel.uid);
+    } else if (ignores_sigint(*p)) {
+      item.verdict = ProcessVerdict::Kill;
+    }
+    plan.push_back(std::move(item));
+  }
+  return plan;
+}
+
+}  // namespace reap::core

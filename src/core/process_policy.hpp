@@ -1,0 +1,73 @@
+// Which processes are leaked: orphan mode and descendant mode, over a Snapshot. Decides
+// only; signalling is os/signaller's job.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "os/proc_scan.hpp"
+
+namespace reap::core {
+
+struct ProcessSelection {
+  enum class Mode { Orphan, Descendant };
+  Mode mode = Mode::Orphan;
+  pid_t parent = 0;                ///< descendant mode: the subtree root (never a target)
+  uid_t uid = 0;                   ///< only processes with this effective uid are targets
+  std::optional<os::DevIno> cwd;   ///< orphan mode: the cwd a root must have
+  std::vector<std::string> match;  ///< orphan mode: cmdline must contain one of these
+  std::vector<pid_t> adopters;     ///< orphan mode: adopters besides PID 1 and subreapers
+  pid_t self = 0;                  ///< reap's own pid: it and its ancestors are never taken
+};
+
+enum class ProcessVerdict {
+  Reap,  ///< SIGINT, grace, SIGKILL
+  Kill,  ///< ignores SIGINT: SIGKILL at once
+  Kept,  ///< in the tree but not ours to signal (`reason` says why)
+};
+
+struct ProcessPlanItem {
+  pid_t pid = 0;
+  unsigned long long starttime = 0;
+  std::string comm;
+  std::string cmdline;
+  ProcessVerdict verdict = ProcessVerdict::Kept;
+  std::string reason;
+};
+
+/// Orphan adopters in `snap`: PID 1, same-uid subreapers (`systemd --user` and the like,
+/// recognised by comm "systemd" with a uid other than 0), and `extra`.
+std::set<pid_t> adopters_of(const os::Snapshot& snap, uid_t uid, const std::vector<pid_t>& extra);
+
+/// reap's own pid and the chain of its ancestors up to PID 1, as the snapshot shows them.
+std::set<pid_t> self_and_ancestors(const os::Snapshot& snap, pid_t self);
+
+/// Why `--parent pid` must be refused, or nullopt when it is acceptable: a missing pid,
+/// PID 1, reap itself, or an ancestor of reap.
+std::optional<std::string> refuse_parent(const os::Snapshot& snap, pid_t parent, pid_t self);
+
+/// The plan for one round: every member of the leaked trees, each with its verdict,
+/// ordered by pid. Zombies and kernel threads never appear (they are gone / not ours).
+/// `known` extends the trees during a rescan: a process is also a member when its parent
+/// is in `known`, or when it was adopted after `since_ticks` and shares a process group
+/// or session with a known member (a child forked while its parent was dying).
+struct KnownMember {
+  pid_t pid;
+  pid_t pgrp;
+  pid_t session;
+};
+std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
+                                            const std::vector<KnownMember>& known = {},
+                                            unsigned long long since_ticks = 0);
+
+/// True when `cmdline` (raw, NUL-separated) or `comm` names a leaked process: it contains
+/// one of `match`, or tractor's sub-actor markers.
+bool cmdline_matches(const std::string& cmdline, const std::string& comm,
+                     const std::vector<std::string>& match);
+
+}  // namespace reap::core

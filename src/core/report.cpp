@@ -1,0 +1,174 @@
+#include "core/report.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace reap::core {
+
+const char* word(ProcessVerdictWord v) {
+  switch (v) {
+    case ProcessVerdictWord::Reaped:
+      return "reaped";
+    case ProcessVerdictWord::Killed:
+      return "killed";
+    case ProcessVerdictWord::Survived:
+      return "survived";
+    case ProcessVerdictWord::Gone:
+      return "gone";
+    case ProcessVerdictWord::WouldReap:
+      return "would reap";
+    case ProcessVerdictWord::WouldKill:
+      return "would kill";
+    case ProcessVerdictWord::Kept:
+      return "kept";
+    case ProcessVerdictWord::Error:
+      return "error";
+  }
+  return "?";
+}
+
+const char* word(ShmVerdictWord v) {
+  switch (v) {
+    case ShmVerdictWord::Unlinked:
+      return "unlinked";
+    case ShmVerdictWord::WouldUnlink:
+      return "would unlink";
+    case ShmVerdictWord::Kept:
+      return "kept";
+    case ShmVerdictWord::Skipped:
+      return "skipped";
+    case ShmVerdictWord::Error:
+      return "error";
+  }
+  return "?";
+}
+
+int Report::exit_code() const {
+  for (const auto& p : processes)
+    if (p.verdict == ProcessVerdictWord::Killed || p.verdict == ProcessVerdictWord::Survived ||
+        p.verdict == ProcessVerdictWord::Error)
+      return 1;
+  for (const auto& s : shm)
+    if (s.verdict == ShmVerdictWord::Error) return 1;
+  return 0;
+}
+
+std::size_t Report::count(ProcessVerdictWord v) const {
+  return static_cast<std::size_t>(std::count_if(processes.begin(), processes.end(),
+                                                [&](const auto& p) { return p.verdict == v; }));
+}
+
+std::size_t Report::count(ShmVerdictWord v) const {
+  return static_cast<std::size_t>(
+      std::count_if(shm.begin(), shm.end(), [&](const auto& s) { return s.verdict == v; }));
+}
+
+namespace {
+
+ProcessReportItem base(const ProcessPlanItem& item) {
+  ProcessReportItem r;
+  r.pid = item.pid;
+  r.comm = item.comm;
+  r.cmdline = item.cmdline;
+  return r;
+}
+
+}  // namespace
+
+ProcessReportItem describe_plan(const ProcessPlanItem& item, double grace_seconds) {
+  ProcessReportItem r = base(item);
+  switch (item.verdict) {
+    case ProcessVerdict::Reap:
+      r.verdict = ProcessVerdictWord::WouldReap;
+      r.reason = fmt::format("SIGINT, then SIGKILL after {:.1f} s", grace_seconds);
+      break;
+    case ProcessVerdict::Kill:
+      r.verdict = ProcessVerdictWord::WouldKill;
+      r.reason = "ignores SIGINT, SIGKILL at once";
+      break;
+    case ProcessVerdict::Kept:
+      r.verdict = ProcessVerdictWord::Kept;
+      r.reason = item.reason;
+      break;
+  }
+  return r;
+}
+
+ProcessReportItem describe_outcome(const ProcessPlanItem& item, const os::TargetOutcome& o,
+                                   double grace_seconds) {
+  ProcessReportItem r = base(item);
+  if (o.sent_sigint) r.signals.push_back("SIGINT");
+  if (o.sent_sigkill) r.signals.push_back("SIGKILL");
+  if (o.sent_sigint || o.sent_sigkill) r.seconds = o.seconds;
+  switch (o.result) {
+    case os::TargetResult::Reaped:
+      r.verdict = ProcessVerdictWord::Reaped;
+      r.reason = fmt::format("exited after SIGINT in {:.3f} s", o.seconds);
+      break;
+    case os::TargetResult::Killed:
+      r.verdict = ProcessVerdictWord::Killed;
+      r.reason = o.sent_sigint ? fmt::format("SIGKILL after {:.1f} s grace", grace_seconds)
+                               : std::string("ignores SIGINT, sent SIGKILL");
+      break;
+    case os::TargetResult::Survived:
+      r.verdict = ProcessVerdictWord::Survived;
+      r.reason = fmt::format("still alive after SIGKILL (state {})", o.final_state);
+      break;
+    case os::TargetResult::Gone:
+      r.verdict = ProcessVerdictWord::Gone;
+      r.reason = o.identity_changed ? "its pid now names another process; not signalled"
+                                    : "exited before it was signalled";
+      break;
+    case os::TargetResult::Failed:
+      r.verdict = ProcessVerdictWord::Error;
+      r.reason = fmt::format("cannot signal: {}", std::strerror(o.err));
+      break;
+  }
+  return r;
+}
+
+ShmReportItem describe_shm(const ShmPlanItem& item, bool dry_run,
+                           const std::optional<os::UnlinkOutcome>& outcome) {
+  ShmReportItem r;
+  r.name = item.name;
+  r.reason = item.reason;
+  r.holder = item.holder;
+  r.uid = item.uid;
+  r.size = item.size;
+  switch (item.verdict) {
+    case ShmVerdict::Skipped:
+      r.verdict = ShmVerdictWord::Skipped;
+      return r;
+    case ShmVerdict::Kept:
+      r.verdict = ShmVerdictWord::Kept;
+      return r;
+    case ShmVerdict::Unlink:
+      break;
+  }
+  if (dry_run || !outcome) {
+    r.verdict = ShmVerdictWord::WouldUnlink;
+    return r;
+  }
+  switch (outcome->result) {
+    case os::UnlinkResult::Unlinked:
+      r.verdict = ShmVerdictWord::Unlinked;
+      break;
+    case os::UnlinkResult::AlreadyGone:
+      r.verdict = ShmVerdictWord::Unlinked;
+      r.reason = "already gone";
+      break;
+    case os::UnlinkResult::Replaced:
+      r.verdict = ShmVerdictWord::Kept;
+      r.reason = "replaced by another file since the scan; left alone";
+      break;
+    case os::UnlinkResult::Failed:
+      r.verdict = ShmVerdictWord::Error;
+      r.reason = fmt::format("unlink failed: {}", std::strerror(outcome->err));
+      break;
+  }
+  return r;
+}
+
+}  // namespace reap::core

@@ -1,0 +1,125 @@
+#include "core/shm_policy.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace reap::core {
+namespace {
+
+std::string type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "directory";
+  if (S_ISLNK(mode)) return "symlink";
+  if (S_ISFIFO(mode)) return "fifo";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  return "unknown type";
+}
+
+double changed_at(const struct stat& st) {
+  auto t = [](const struct timespec& ts) {
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  };
+  return std::max(t(st.st_mtim), t(st.st_ctim));
+}
+
+const os::ProcessInfo* first_blocker(const std::vector<const os::ProcessInfo*>& uninspectable,
+                                     const struct stat& st) {
+  for (const os::ProcessInfo* p : uninspectable)
+    if (could_open(*p, st)) return p;
+  return nullptr;
+}
+
+}  // namespace
+
+bool could_open(const os::ProcessInfo& p, const struct stat& st) {
+  if (!p.have_status) return true;
+  if (std::find(p.uids.begin(), p.uids.end(), st.st_uid) != p.uids.end()) return true;
+  if (st.st_mode & (S_IROTH | S_IWOTH)) return true;
+  if (st.st_mode & (S_IRGRP | S_IWGRP)) {
+    if (std::find(p.gids.begin(), p.gids.end(), st.st_gid) != p.gids.end()) return true;
+    if (std::find(p.groups.begin(), p.groups.end(), st.st_gid) != p.groups.end()) return true;
+  }
+  return false;
+}
+
+std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
+                                  const os::Snapshot& snap, const ShmPolicy& policy) {
+  std::vector<ShmPlanItem> plan;
+  plan.reserve(entries.size());
+  std::vector<const os::ProcessInfo*> uninspectable;
+  if (!policy.ignore_uninspectable)
+    for (const os::ProcessInfo* p : snap.uninspectable())
+      if (!policy.discounted.count(p->pid)) uninspectable.push_back(p);
+  for (const auto& e : entries) {
+    ShmPlanItem item;
+    item.name = e.name;
+    item.id = os::DevIno::of(e.st);
+    item.uid = e.st.st_uid;
+    item.size = e.st.st_size;
+    if (e.stat_errno) {
+      item.verdict = ShmVerdict::Skipped;
+      item.reason = fmt::format("cannot stat: {}", std::strerror(e.stat_errno));
+    } else if (!S_ISREG(e.st.st_mode)) {
+      item.verdict = ShmVerdict::Skipped;
+      item.reason = fmt::format("not a regular file ({})", type_name(e.st.st_mode));
+    } else if (e.st.st_uid != policy.uid) {
+      item.reason = fmt::format("owned by uid {}, not {}", e.st.st_uid, policy.uid);
+    } else {
+      const os::Holding* held = nullptr;
+      std::size_t more = 0;
+      if (const auto* hs = snap.holders_of(item.id)) {
+        for (const auto& h : *hs) {
+          if (policy.discounted.count(h.pid)) continue;
+          if (!held) {
+            held = &h;
+          } else if (h.pid != held->pid) {
+            ++more;
+          }
+        }
+      }
+      if (held) {
+        const os::ProcessInfo* p = snap.find(held->pid);
+        item.holder = held->pid;
+        item.reason =
+            fmt::format("{} by pid {} ({})", held->kind == os::HoldKind::Mmap ? "mapped" : "open",
+                        held->pid, p ? p->comm : "?");
+        if (more) item.reason += fmt::format(" and {} more", more);
+      } else if (double age = policy.now - changed_at(e.st);
+                 policy.min_age && age < *policy.min_age) {
+        item.reason = fmt::format("changed {:.1f} s ago, younger than --min-age {:.1f} s",
+                                  std::max(age, 0.0), *policy.min_age);
+      } else if (const os::ProcessInfo* b = first_blocker(uninspectable, e.st)) {
+        item.holder = b->pid;
+        item.reason = fmt::format("unverifiable: pid {} ({}) could not be inspected ({})", b->pid,
+                                  b->comm, b->uninspectable_reason);
+      } else {
+        item.verdict = ShmVerdict::Unlink;
+        item.reason = "unheld";
+      }
+    }
+    plan.push_back(std::move(item));
+  }
+  return plan;
+}
+
+std::vector<const os::ProcessInfo*> blocking_uninspectable(const std::vector<os::DirEntry>& entries,
+                                                           const os::Snapshot& snap,
+                                                           const ShmPolicy& policy) {
+  std::vector<const os::ProcessInfo*> out;
+  for (const auto& p : snap.processes) {
+    if (p.inspected || policy.discounted.count(p.pid)) continue;
+    for (const auto& e : entries) {
+      if (e.stat_errno || !S_ISREG(e.st.st_mode) || e.st.st_uid != policy.uid) continue;
+      if (could_open(p, e.st)) {
+        out.push_back(&p);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace reap::core

@@ -1,0 +1,94 @@
+// One pass over /proc: the process table and, for the identities asked about, the holder
+// index. Every phase of a run reads from one Snapshot.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "os/dev_ino.hpp"
+
+namespace reap::os {
+
+/// What the snapshot knows of one process. Fields from `stat` are always present; the
+/// rest is filled as ScanOptions asks and as permissions allow.
+struct ProcessInfo {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  pid_t session = 0;
+  char state = '?';
+  unsigned flags = 0;
+  long num_threads = 0;
+  unsigned long long starttime = 0;  ///< clock ticks since boot (stat field 22)
+  std::string comm;
+
+  bool have_status = false;     ///< uids, gids, groups, sig_ign are valid
+  std::array<uid_t, 4> uids{};  ///< real, effective, saved, filesystem
+  std::array<gid_t, 4> gids{};
+  std::vector<gid_t> groups;
+  std::uint64_t sig_ign = 0;
+
+  std::string cmdline;        ///< raw bytes, NUL-separated (empty if unread/kernel thread)
+  std::optional<DevIno> cwd;  ///< unset when unreadable
+
+  /// False when reap was asked for this process's fds/maps and could not read them all;
+  /// `uninspectable_reason` then says why ("permission denied", ...).
+  bool inspected = true;
+  std::string uninspectable_reason;
+
+  bool kernel_thread() const;
+  bool zombie() const { return state == 'Z' || state == 'X'; }
+  /// Kernel threads and exited single-threaded processes have no files. (A zombie thread
+  /// group leader whose other threads live still has them: that is not "nothing".)
+  bool holds_nothing() const { return kernel_thread() || (zombie() && num_threads <= 1); }
+  uid_t euid() const { return uids[1]; }
+};
+
+enum class HoldKind { Fd, Mmap };
+
+struct Holding {
+  pid_t pid = 0;
+  HoldKind kind = HoldKind::Fd;
+};
+
+struct ScanOptions {
+  std::string proc_root = "/proc";
+  /// Read status (all processes), cmdline and cwd: needed by the process phase.
+  bool process_details = true;
+  /// When non-empty: read every fd table and mapping and record who holds these identities.
+  std::unordered_set<DevIno, DevInoHash> watch;
+  /// Worker threads for the per-process reads (1 = scan in the calling thread).
+  unsigned threads = 1;
+};
+
+class Snapshot {
+ public:
+  std::vector<ProcessInfo> processes;  ///< sorted by pid
+  std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
+  unsigned long long taken_at_ticks = 0;  ///< boot-relative time of the scan, clock ticks
+
+  const ProcessInfo* find(pid_t pid) const;
+  /// Holdings of `id`, or nullptr when nothing in the snapshot holds it.
+  const std::vector<Holding>* holders_of(const DevIno& id) const;
+  std::vector<const ProcessInfo*> uninspectable() const;
+};
+
+/// Scans `options.proc_root`. Processes that vanish mid-scan are left out silently; kernel
+/// threads and zombies hold nothing. Throws std::system_error only if the /proc directory
+/// itself cannot be opened or listed.
+Snapshot scan_proc(const ScanOptions& options);
+
+/// Reads the start time (stat field 22) of `pid` now; nullopt if it is gone.
+std::optional<unsigned long long> read_starttime(const std::string& proc_root, pid_t pid);
+
+/// Boot-relative "now" in clock ticks (the unit of starttime).
+unsigned long long now_in_ticks();
+
+}  // namespace reap::os

@@ -1,0 +1,91 @@
+#include "os/shm_dir.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "util/escape.hpp"
+
+namespace reap::os {
+
+bool ShmDir::open(const std::string& path, std::string& error) {
+  const std::string shown = util::escape_for_terminal(path);
+  struct stat lst;
+  if (::lstat(path.c_str(), &lst) != 0) {
+    error = "--shm-dir " + shown + ": " + std::strerror(errno);
+    return false;
+  }
+  if (S_ISLNK(lst.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+    std::string where = n >= 0 ? std::string(target, static_cast<std::size_t>(n)) : "?";
+    error = "--shm-dir " + shown + " is a symlink to " + util::escape_for_terminal(where) +
+            "; reap follows no symlinks, pass the directory itself";
+    return false;
+  }
+  if (!S_ISDIR(lst.st_mode)) {
+    error = "--shm-dir " + shown + ": not a directory";
+    return false;
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    error = "--shm-dir " + shown + ": " + std::strerror(errno);
+    return false;
+  }
+  fd_.reset(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || st.st_dev != lst.st_dev || st.st_ino != lst.st_ino) {
+    error = "--shm-dir " + shown + ": changed while it was being opened";
+    fd_.reset();
+    return false;
+  }
+  path_ = path;
+  dev_ = st.st_dev;
+  return true;
+}
+
+std::vector<DirEntry> ShmDir::list() const {
+  std::vector<DirEntry> entries;
+  // A dup'ed fd for fdopendir: closedir closes it, and our own fd keeps its offset at 0.
+  int dupfd = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+  if (dupfd < 0) return entries;
+  DIR* dir = ::fdopendir(dupfd);
+  if (!dir) {
+    ::close(dupfd);
+    return entries;
+  }
+  ::rewinddir(dir);
+  while (struct dirent* d = ::readdir(dir)) {
+    const char* n = d->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    DirEntry e;
+    e.name = n;
+    if (::fstatat(fd_.get(), n, &e.st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      e.stat_errno = errno;
+    }
+    entries.push_back(std::move(e));
+  }
+  ::closedir(dir);
+  return entries;
+}
+
+UnlinkOutcome ShmDir::unlink_if_same(const std::string& name, const DevIno& expected) const {
+  struct stat st;
+  if (::fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
+    return {UnlinkResult::Failed, errno};
+  }
+  if (!S_ISREG(st.st_mode) || !(DevIno::of(st) == expected)) return {UnlinkResult::Replaced, 0};
+  if (::unlinkat(fd_.get(), name.c_str(), 0) != 0) {
+    if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
+    return {UnlinkResult::Failed, errno};
+  }
+  return {UnlinkResult::Unlinked, 0};
+}
+
+}  // namespace reap::os

@@ -1,0 +1,102 @@
+#include "util/escape.hpp"
+
+#include <cstdint>
+
+namespace reap::util {
+namespace {
+
+/// Length of the well-formed UTF-8 sequence at the start of `s`, or 0 if ill-formed.
+std::size_t utf8_sequence_length(std::string_view s) {
+  auto b = [&](std::size_t i) { return static_cast<std::uint8_t>(s[i]); };
+  std::uint8_t c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t len;
+  std::uint8_t lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() < len) return 0;
+  if (b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < len; ++i)
+    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+  return len;
+}
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view bytes) {
+  while (!bytes.empty()) {
+    std::size_t n = utf8_sequence_length(bytes);
+    if (n == 0) return false;
+    bytes.remove_prefix(n);
+  }
+  return true;
+}
+
+std::string to_utf8_lossy(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  while (!bytes.empty()) {
+    std::size_t n = utf8_sequence_length(bytes);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      n = 1;
+    } else {
+      out.append(bytes.substr(0, n));
+    }
+    bytes.remove_prefix(n);
+  }
+  return out;
+}
+
+std::string escape_for_terminal(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  while (!bytes.empty()) {
+    auto c = static_cast<std::uint8_t>(bytes[0]);
+    std::size_t n = utf8_sequence_length(bytes);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (n == 0 || c < 0x20 || c == 0x7F) {
+      out += "\\x";
+      out += kHexDigits[c >> 4];
+      out += kHexDigits[c & 15];
+      n = 1;
+    } else {
+      out.append(bytes.substr(0, n));
+      bytes.remove_prefix(n);
+      continue;
+    }
+    bytes.remove_prefix(1);
+  }
+  return out;
+}
+
+std::string hex(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char ch : bytes) {
+    auto c = static_cast<std::uint8_t>(ch);
+    out += kHexDigits[c >> 4];
+    out += kHexDigits[c & 15];
+  }
+  return out;
+}
+
+}  // namespace reap::util

@@ -1,0 +1,43 @@
+#include "util/fd.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace reap::util {
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+int read_fd(int fd, std::string& out) {
+  out.clear();
+  if (out.capacity() < 4096) out.reserve(4096);
+  for (;;) {
+    std::size_t used = out.size();
+    if (out.capacity() - used < 1024) out.reserve(out.capacity() * 2);
+    out.resize(out.capacity());
+    ssize_t n = ::read(fd, out.data() + used, out.size() - used);
+    if (n < 0) {
+      out.resize(used);
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    out.resize(used + static_cast<std::size_t>(n));
+    if (n == 0) return 0;
+  }
+}
+
+int read_file_at(int dirfd, const char* name, std::string& out) {
+  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    out.clear();
+    return errno;
+  }
+  UniqueFd guard(fd);
+  return read_fd(fd, out);
+}
+
+}  // namespace reap::util
