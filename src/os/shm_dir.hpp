@@ -37,7 +37,8 @@ class ShmDir {
   /// where it points): a sweep follows no symlink, not even at its root.
   bool open(const std::string& path, std::string& error);
 
-  /// Every entry except "." and "..", each lstat'ed relative to the directory fd.
+  /// Every entry except "." and "..", each lstat'ed relative to the directory fd, sorted
+  /// by name (bytewise).
   /// Entries that vanish between listing and lstat are left out.
   std::vector<DirEntry> list() const;
 

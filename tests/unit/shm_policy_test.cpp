@@ -1,0 +1,127 @@
+#include "core/shm_policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include "fake_snapshot.hpp"
+
+namespace reap::core {
+namespace {
+
+using testing::file;
+using testing::proc;
+using testing::snapshot;
+
+constexpr uid_t kMe = 1000;
+
+ShmPolicy policy() {
+  ShmPolicy p;
+  p.uid = kMe;
+  p.now = 100000;
+  return p;
+}
+
+std::vector<ShmPlanItem> plan(const std::vector<os::DirEntry>& entries, const os::Snapshot& s,
+                              const ShmPolicy& p = policy()) {
+  return plan_shm(entries, s, p);
+}
+
+TEST(ShmPolicy, UnheldOwnFileIsUnlinked) {
+  auto items = plan({file("a", 1, kMe)}, snapshot({proc(10, 1, kMe, "x")}));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Unlink);
+}
+
+TEST(ShmPolicy, HeldByFdOrMappingIsKeptNamingThePid) {
+  auto s = snapshot({proc(10, 1, kMe, "python3"), proc(11, 1, kMe, "worker")});
+  s.holders[{42, 1}].push_back({10, os::HoldKind::Mmap});
+  s.holders[{42, 2}].push_back({11, os::HoldKind::Fd});
+  auto items = plan({file("a", 1, kMe), file("b", 2, kMe)}, s);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Kept);
+  EXPECT_EQ(items[0].reason, "mapped by pid 10 (python3)");
+  EXPECT_EQ(items[0].holder, 10);
+  EXPECT_EQ(items[1].reason, "open by pid 11 (worker)");
+}
+
+TEST(ShmPolicy, SameInodeOnOtherDeviceIsNotAHold) {
+  auto s = snapshot({proc(10, 1, kMe, "x")});
+  s.holders[{43, 1}].push_back({10, os::HoldKind::Fd});
+  EXPECT_EQ(plan({file("a", 1, kMe)}, s)[0].verdict, ShmVerdict::Unlink);
+}
+
+TEST(ShmPolicy, OtherOwnersAndNonRegularFilesAreNotCandidates) {
+  auto items = plan({file("root", 1, 0), file("dir", 2, kMe, S_IFDIR | 0700),
+                     file("link", 3, kMe, S_IFLNK | 0777)},
+                    snapshot({}));
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Kept);
+  EXPECT_EQ(items[0].reason, "owned by uid 0, not 1000");
+  EXPECT_EQ(items[1].verdict, ShmVerdict::Skipped);
+  EXPECT_EQ(items[1].reason, "not a regular file (directory)");
+  EXPECT_EQ(items[2].reason, "not a regular file (symlink)");
+}
+
+TEST(ShmPolicy, MinAgeKeepsRecentlyChangedSegments) {
+  auto p = policy();
+  p.min_age = 60;
+  auto items = plan({file("new", 1, kMe, S_IFREG | 0600, p.now - 5),
+                     file("old", 2, kMe, S_IFREG | 0600, p.now - 120)},
+                    snapshot({}), p);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Kept);
+  EXPECT_NE(items[0].reason.find("younger than --min-age"), std::string::npos);
+  EXPECT_EQ(items[1].verdict, ShmVerdict::Unlink);
+}
+
+TEST(ShmPolicy, UninspectableSameUidProcessBlocksPrivateSegment) {
+  auto s = snapshot({testing::uninspectable(proc(77, 1, kMe, "setuid-thing"))});
+  auto items = plan({file("a", 1, kMe)}, s);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Kept);
+  EXPECT_EQ(items[0].reason,
+            "unverifiable: pid 77 (setuid-thing) could not be inspected "
+            "(permission denied)");
+}
+
+TEST(ShmPolicy, UninspectableOtherUidBlocksOnlyWhatItsUidOrGroupsCouldOpen) {
+  auto other = testing::uninspectable(proc(77, 1, 2000, "other"));
+  other.groups = {1000};
+  auto s = snapshot({other});
+  auto items = plan({file("private", 1, kMe, S_IFREG | 0600), file("group", 2, kMe, S_IFREG | 0640),
+                     file("world", 3, kMe, S_IFREG | 0604)},
+                    s);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Unlink);
+  EXPECT_EQ(items[1].verdict, ShmVerdict::Kept) << "group 1000 admits pid 77";
+  EXPECT_EQ(items[2].verdict, ShmVerdict::Kept) << "other bits admit anyone";
+}
+
+TEST(ShmPolicy, UninspectableRootBlocksRootOwnedButNotOthersPrivateSegments) {
+  auto s = snapshot({testing::uninspectable(proc(1, 0, 0, "init"))});
+  auto p = policy();
+  EXPECT_EQ(plan({file("mine", 1, kMe)}, s, p)[0].verdict, ShmVerdict::Unlink);
+  p.uid = 0;
+  EXPECT_EQ(plan({file("roots", 2, 0)}, s, p)[0].verdict, ShmVerdict::Kept);
+}
+
+TEST(ShmPolicy, UninspectableWithoutStatusFailsClosed) {
+  auto p = testing::uninspectable(proc(77, 1, 2000, "ghost"));
+  p.have_status = false;
+  EXPECT_EQ(plan({file("a", 1, kMe)}, snapshot({p}))[0].verdict, ShmVerdict::Kept);
+}
+
+TEST(ShmPolicy, TheOneOverrideIgnoresUninspectable) {
+  auto s = snapshot({testing::uninspectable(proc(77, 1, kMe, "x"))});
+  auto p = policy();
+  p.ignore_uninspectable = true;
+  EXPECT_EQ(plan({file("a", 1, kMe)}, s, p)[0].verdict, ShmVerdict::Unlink);
+  auto blockers = blocking_uninspectable({file("a", 1, kMe)}, s, p);
+  ASSERT_EQ(blockers.size(), 1u);
+  EXPECT_EQ(blockers[0]->pid, 77);
+}
+
+TEST(ShmPolicy, DiscountedHoldersDoNotKeep) {
+  auto s = snapshot({proc(10, 1, kMe, "python3")});
+  s.holders[{42, 1}].push_back({10, os::HoldKind::Fd});
+  auto p = policy();
+  p.discounted = {10};
+  EXPECT_EQ(plan({file("a", 1, kMe)}, s, p)[0].verdict, ShmVerdict::Unlink);
+}
+
+}  // namespace
+}  // namespace reap::core
