@@ -35,7 +35,12 @@ const os::ProcessInfo* first_blocker(const std::vector<const os::ProcessInfo*>& 
 }  // namespace
 
 bool could_open(const os::ProcessInfo& p, const struct stat& st) {
-  if (!p.have_status) return true;
+  if (!p.have_status) {
+    // Only the owner of /proc/PID is known (hidepid): its groups are not, so any group or
+    // other bit could admit it.
+    if (!p.owner_hint) return true;
+    return *p.owner_hint == st.st_uid || (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH));
+  }
   if (std::find(p.uids.begin(), p.uids.end(), st.st_uid) != p.uids.end()) return true;
   if (st.st_mode & (S_IROTH | S_IWOTH)) return true;
   if (st.st_mode & (S_IRGRP | S_IWGRP)) {
@@ -93,8 +98,10 @@ std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
                                   std::max(age, 0.0), *policy.min_age);
       } else if (const os::ProcessInfo* b = first_blocker(uninspectable, e.st)) {
         item.holder = b->pid;
-        item.reason = fmt::format("unverifiable: pid {} ({}) could not be inspected ({})", b->pid,
-                                  b->comm, b->uninspectable_reason);
+        item.reason = b->pid == 0
+                          ? fmt::format("unverifiable: {} ({})", b->comm, b->uninspectable_reason)
+                          : fmt::format("unverifiable: pid {} ({}) could not be inspected ({})",
+                                        b->pid, b->comm, b->uninspectable_reason);
       } else {
         item.verdict = ShmVerdict::Unlink;
         item.reason = "unheld";

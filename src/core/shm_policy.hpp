@@ -36,7 +36,9 @@ struct ShmPlanItem {
 
 /// Could `p` (which reap could not inspect) hold the segment described by `st`? True when
 /// it could open it without privilege: one of its uids owns it, or the mode's group bits
-/// admit one of its gids/groups, or the other bits admit anyone. With no status: true.
+/// admit one of its gids/groups, or the other bits admit anyone. With no status: true,
+/// unless the owner of its /proc directory is known (hidepid), which rules out only the
+/// private (owner-only) segments of other owners.
 bool could_open(const os::ProcessInfo& p, const struct stat& st);
 
 /// The verdict for every entry, in listing order. Rules, first match wins: not a regular

@@ -121,6 +121,8 @@ std::optional<StatusFields> parse_status(std::string_view text) {
       if (!field_uint(next_field(value), out.sig_ign, 16)) return std::nullopt;
     } else if (key == "SigBlk") {
       if (!field_uint(next_field(value), out.sig_blk, 16)) return std::nullopt;
+    } else if (key == "CapPrm") {
+      if (!field_uint(next_field(value), out.cap_prm, 16)) return std::nullopt;
     } else if (key == "Threads") {
       if (!field_int(next_field(value), out.threads)) return std::nullopt;
     }

@@ -38,6 +38,7 @@ struct StatusFields {
   std::vector<gid_t> groups;
   std::uint64_t sig_ign = 0;  ///< SigIgn mask: bit (signo - 1) set when ignored
   std::uint64_t sig_blk = 0;  ///< SigBlk mask (of the thread read)
+  std::uint64_t cap_prm = 0;  ///< CapPrm: permitted capabilities
   long threads = 0;
 };
 std::optional<StatusFields> parse_status(std::string_view text);

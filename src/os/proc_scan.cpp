@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 #include <thread>
@@ -26,9 +27,24 @@ bool gone(int err) {
   return err == ENOENT || err == ESRCH;
 }
 
-std::string describe_errno(int err) {
-  if (err == EACCES || err == EPERM) return "permission denied";
-  return std::strerror(err);
+/// reap's own credentials, for saying why a process could not be inspected.
+struct SelfCreds {
+  uid_t euid = ::geteuid();
+  std::uint64_t cap_prm = 0;
+};
+
+/// Why `p`'s fds or maps could not be read: the kernel's ptrace-read check failed. Names
+/// the likely cause from what /proc/PID/status (readable to all) shows.
+std::string describe_denial(int err, const ProcessInfo& p, const SelfCreds& self) {
+  if (err != EACCES && err != EPERM) return std::strerror(err);
+  if (!p.have_status) return "permission denied";
+  if (self.euid != 0 && p.euid() != self.euid)
+    return "permission denied: runs as uid " + std::to_string(p.euid());
+  if ((p.cap_prm & ~self.cap_prm) != 0)
+    return "permission denied: it holds capabilities reap lacks";
+  if (self.euid != 0 && (p.uids[0] != self.euid || p.uids[2] != self.euid))
+    return "permission denied: its real or saved uid differs (set-uid)";
+  return "permission denied: not dumpable, or in another user namespace";
 }
 
 /// Calls fn(name) for each entry of the open directory `fd` except "." and "..".
@@ -63,6 +79,7 @@ int for_each_dirent(int fd, Fn&& fn) {
 /// Per-worker state: buffers reused across processes, and the results of its share.
 struct Worker {
   const ScanOptions* options = nullptr;
+  SelfCreds self;
   std::unordered_set<dev_t> watch_devs;
   std::string buf;
   std::vector<ProcessInfo> processes;
@@ -131,6 +148,20 @@ struct Worker {
     return failure ? failure : err;
   }
 
+  /// A process whose /proc directory cannot be read at all. The directory's owner (the
+  /// process's effective uid) is all that is known of it.
+  void record_hidden(pid_t pid, int piddir) {
+    if (options->watch.empty()) return;  // only the sweep needs to know it exists
+    ProcessInfo p;
+    p.pid = pid;
+    p.comm = "?";
+    p.inspected = false;
+    p.uninspectable_reason = "permission denied: /proc/PID is unreadable (hidepid)";
+    struct stat st;
+    if (piddir >= 0 && ::fstat(piddir, &st) == 0) p.owner_hint = st.st_uid;
+    processes.push_back(std::move(p));
+  }
+
   bool read_status(int piddir, ProcessInfo& p) {
     if (util::read_file_at(piddir, "status", buf)) return false;
     auto status = parse_status(buf);
@@ -139,14 +170,22 @@ struct Worker {
     p.gids = status->gids;
     p.groups = std::move(status->groups);
     p.sig_ign = status->sig_ign;
+    p.cap_prm = status->cap_prm;
     p.have_status = true;
     return true;
   }
 
   void scan_pid(int procfd, pid_t pid, const char* name) {
     UniqueFd piddir(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!piddir.valid()) return;  // vanished
-    if (util::read_file_at(piddir.get(), "stat", buf)) return;
+    if (!piddir.valid()) {
+      if (errno == EACCES || errno == EPERM) record_hidden(pid, -1);
+      return;  // else vanished
+    }
+    if (int err = util::read_file_at(piddir.get(), "stat", buf)) {
+      // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read.
+      if (err == EACCES || err == EPERM) record_hidden(pid, piddir.get());
+      return;
+    }
     auto stat = parse_stat(buf);
     if (!stat || stat->pid != pid) return;
     ProcessInfo p;
@@ -184,8 +223,8 @@ struct Worker {
           }
         }
         p.inspected = false;
-        p.uninspectable_reason = describe_errno(err);
         if (!p.have_status) read_status(piddir.get(), p);
+        p.uninspectable_reason = describe_denial(err, p, self);
       }
     }
     processes.push_back(std::move(p));
@@ -240,6 +279,7 @@ Snapshot scan_proc(const ScanOptions& options) {
     throw std::system_error(errno, std::generic_category(), "cannot open " + options.proc_root);
   Snapshot snap;
   snap.taken_at_ticks = now_in_ticks();
+  snap.others_hidden = !options.watch.empty() && proc_hides_others(options.proc_root);
 
   std::vector<std::pair<pid_t, std::string>> pids;
   int err = for_each_dirent(procfd.get(), [&](const char* name, unsigned char) {
@@ -254,8 +294,15 @@ Snapshot scan_proc(const ScanOptions& options) {
 
   unsigned nthreads = std::max(
       1u, std::min<unsigned>(options.threads, static_cast<unsigned>(pids.size() / 64 + 1)));
+  SelfCreds self;
+  {
+    std::string buf;
+    if (util::read_file_at(AT_FDCWD, "/proc/self/status", buf) == 0)
+      if (auto st = parse_status(buf)) self.cap_prm = st->cap_prm;
+  }
   std::vector<Worker> workers(nthreads);
   for (auto& w : workers) {
+    w.self = self;
     w.options = &options;
     w.watch_devs = watch_devs;
   }
@@ -280,6 +327,16 @@ Snapshot scan_proc(const ScanOptions& options) {
       dst.insert(dst.end(), list.begin(), list.end());
     }
   }
+  if (snap.others_hidden) {
+    // Stands for every process hidepid keeps out of the listing: any uid but ours.
+    ProcessInfo hidden;
+    hidden.pid = 0;
+    hidden.comm = "processes of other users";
+    hidden.inspected = false;
+    hidden.uninspectable_reason = "hidden by hidepid=invisible on " + options.proc_root;
+    hidden.owner_hint = static_cast<uid_t>(-1);
+    snap.processes.push_back(std::move(hidden));
+  }
   std::sort(snap.processes.begin(), snap.processes.end(),
             [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
   for (auto& [id, list] : snap.holders)
@@ -287,6 +344,55 @@ Snapshot scan_proc(const ScanOptions& options) {
       return a.pid != b.pid ? a.pid < b.pid : a.kind < b.kind;
     });
   return snap;
+}
+
+}  // namespace reap::os
+
+namespace reap::os {
+
+bool proc_hides_others(const std::string& proc_root) {
+  if (::geteuid() == 0) return false;  // root passes the ptrace-read check hidepid applies
+  struct stat want;
+  if (::stat(proc_root.c_str(), &want) != 0) return false;
+  std::string text;
+  if (util::read_file_at(AT_FDCWD, "/proc/self/mountinfo", text)) return false;
+  // Fields: id parent maj:min root mountpoint options [optional...] - fstype source super
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    auto dash = line.find(" - ");
+    if (dash == std::string_view::npos) continue;
+    std::string_view tail = line.substr(dash + 3);
+    if (tail.substr(0, 5) != "proc ") continue;
+    // The mount point is field 5; compare by identity rather than by (escaped) path.
+    std::string_view head = line.substr(0, dash);
+    std::size_t f = 0;
+    for (int i = 0; i < 4 && f != std::string_view::npos; ++i) f = head.find(' ', f + 1);
+    if (f == std::string_view::npos) continue;
+    std::string_view rest = head.substr(f + 1);
+    std::string mountpoint(rest.substr(0, rest.find(' ')));
+    struct stat st;
+    if (::stat(mountpoint.c_str(), &st) != 0 || st.st_dev != want.st_dev) continue;
+    auto opt = tail.find("hidepid=");
+    if (opt == std::string_view::npos) return false;
+    std::string_view value = tail.substr(opt + 8);
+    value = value.substr(0, value.find_first_of(", \n"));
+    if (value != "2" && value != "invisible") return false;
+    auto gid_opt = tail.find("gid=");
+    if (gid_opt != std::string_view::npos) {
+      gid_t exempt = static_cast<gid_t>(
+          std::strtoul(std::string(tail.substr(gid_opt + 4)).c_str(), nullptr, 10));
+      if (::getegid() == exempt) return false;
+      gid_t groups[256];
+      int n = ::getgroups(256, groups);
+      for (int i = 0; i < n; ++i)
+        if (groups[i] == exempt) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 }  // namespace reap::os

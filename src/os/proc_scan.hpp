@@ -34,6 +34,11 @@ struct ProcessInfo {
   std::array<gid_t, 4> gids{};
   std::vector<gid_t> groups;
   std::uint64_t sig_ign = 0;
+  std::uint64_t cap_prm = 0;
+
+  /// When status is unreadable (hidepid), the owner of /proc/PID, if known. A process with
+  /// pid 0 stands for processes hidden from the listing entirely (hidepid=2).
+  std::optional<uid_t> owner_hint;
 
   std::string cmdline;        ///< raw bytes, NUL-separated (empty if unread/kernel thread)
   std::optional<DevIno> cwd;  ///< unset when unreadable
@@ -70,6 +75,11 @@ struct ScanOptions {
 
 class Snapshot {
  public:
+  /// Set when /proc is mounted with hidepid=invisible (2) and reap is not exempt: other
+  /// users' processes are missing from the listing. The sweep then fails closed for every
+  /// segment another user could open.
+  bool others_hidden = false;
+
   std::vector<ProcessInfo> processes;  ///< sorted by pid
   std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
   unsigned long long taken_at_ticks = 0;  ///< boot-relative time of the scan, clock ticks
@@ -84,6 +94,10 @@ class Snapshot {
 /// threads and zombies hold nothing. Throws std::system_error only if the /proc directory
 /// itself cannot be opened or listed.
 Snapshot scan_proc(const ScanOptions& options);
+
+/// True when the procfs at `proc_root` hides other users' processes from this process
+/// (mount option hidepid=2/invisible, reap not root and not in the gid= group).
+bool proc_hides_others(const std::string& proc_root);
 
 /// Reads the start time (stat field 22) of `pid` now; nullopt if it is gone.
 std::optional<unsigned long long> read_starttime(const std::string& proc_root, pid_t pid);

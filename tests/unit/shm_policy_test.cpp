@@ -125,3 +125,27 @@ TEST(ShmPolicy, DiscountedHoldersDoNotKeep) {
 
 }  // namespace
 }  // namespace reap::core
+
+namespace reap::core {
+namespace {
+
+TEST(ShmPolicy, HiddenProcessWithKnownOwnerBlocksOnlyWhatItsUidOrSharedBitsAdmit) {
+  os::ProcessInfo hidden;
+  hidden.pid = 55;
+  hidden.inspected = false;
+  hidden.have_status = false;
+  hidden.owner_hint = 2000;
+  auto s = testing::snapshot({hidden});
+  auto p = policy();
+  auto items = plan({testing::file("private", 1, kMe, S_IFREG | 0600),
+                     testing::file("group", 2, kMe, S_IFREG | 0660)},
+                    s, p);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Unlink);
+  EXPECT_EQ(items[1].verdict, ShmVerdict::Kept);
+  hidden.owner_hint = kMe;
+  EXPECT_EQ(plan({testing::file("private", 1, kMe)}, testing::snapshot({hidden}), p)[0].verdict,
+            ShmVerdict::Kept);
+}
+
+}  // namespace
+}  // namespace reap::core
