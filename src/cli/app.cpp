@@ -15,6 +15,7 @@
 
 #include "cli/options.hpp"
 #include "cli/output.hpp"
+#include "cli/run_command.hpp"
 #include "core/process_policy.hpp"
 #include "core/report.hpp"
 #include "core/shm_policy.hpp"
@@ -24,11 +25,6 @@
 
 namespace reap::cli {
 namespace {
-
-/// A refusal: one line on stderr, exit 2, nothing acted on.
-struct Refusal : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 /// Rescan rounds after the first: processes fork while dying; each round takes the new
 /// members of the leaked trees. Bounded so a fork bomb cannot keep reap here forever.
@@ -57,13 +53,14 @@ std::unordered_set<os::DevIno, os::DevInoHash> candidates(const std::vector<os::
 
 core::ProcessSelection selection_from(const Options& o) {
   core::ProcessSelection sel;
+  sel.self = ::getpid();
+  if (o.command.size()) return sel;  // `reap run` selects its own subtree
   sel.mode =
       o.parent ? core::ProcessSelection::Mode::Descendant : core::ProcessSelection::Mode::Orphan;
   sel.parent = o.parent.value_or(0);
   sel.uid = o.uid;
   sel.match = o.match;
   sel.adopters = o.adopters;
-  sel.self = ::getpid();
   if (!o.parent) {
     struct stat st;
     if (::stat(o.cwd.c_str(), &st) != 0)
@@ -118,7 +115,9 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, os::Sna
   return signalled;
 }
 
-int run_with(const Options& o) {
+}  // namespace
+
+core::Report execute(const Options& o, const RunScope* scope) {
   const bool process_phase = !o.shm_only;
   const bool shm_phase = o.shm || o.shm_only;
   os::raise_fd_limit();
@@ -131,16 +130,28 @@ int run_with(const Options& o) {
 
   // Scan: the directory is listed before /proc is read, so a segment created after the
   // listing is not a candidate, and one opened before the scan is seen as held.
-  os::ShmDir dir;
+  os::ShmDir own_dir;
+  const os::ShmDir& dir = scope && scope->dir ? *scope->dir : own_dir;
   std::vector<os::DirEntry> entries;
+  auto list_entries = [&] {
+    entries = dir.list();
+    if (scope)  // `reap run`: only what appeared during the run is its leak
+      std::erase_if(entries, [&](const os::DirEntry& e) {
+        return scope->preexisting.count(os::DevIno::of(e.st)) > 0;
+      });
+  };
   if (shm_phase) {
     std::string error;
-    if (!dir.open(o.shm_dir, error)) throw Refusal(error);
-    entries = dir.list();
+    if (!(scope && scope->dir) && !own_dir.open(o.shm_dir, error)) throw Refusal(error);
+    list_entries();
     report.shm_dir = o.shm_dir;
   }
   core::ProcessSelection sel;
   if (process_phase) sel = selection_from(o);
+  if (scope) {  // `reap run`: reap is the subreaper; what is left below it leaked
+    sel.mode = core::ProcessSelection::Mode::Descendant;
+    sel.parent = sel.self;
+  }
   os::ScanOptions scan;
   scan.proc_root = o.proc_root;
   scan.process_details = process_phase;
@@ -154,7 +165,7 @@ int run_with(const Options& o) {
   if (process_phase) {
     if (o.parent)
       if (auto why = core::refuse_parent(snap, *o.parent, sel.self)) throw Refusal(*why);
-    report.mode = o.parent ? "descendant" : "orphan";
+    report.mode = scope ? "run" : o.parent ? "descendant" : "orphan";
     process_plan = core::plan_processes(snap, sel);
     for (const auto& item : process_plan)
       if (item.verdict != core::ProcessVerdict::Kept) planned_targets.insert(item.pid);
@@ -175,7 +186,7 @@ int run_with(const Options& o) {
   // list and scan again so the sweep judges the present, not the past.
   if (shm_phase) {
     if (signalled) {
-      entries = dir.list();
+      list_entries();
       os::ScanOptions rescan = scan;
       rescan.process_details = false;
       rescan.watch = candidates(entries, o.uid);
@@ -212,6 +223,13 @@ int run_with(const Options& o) {
           blockers.size());
   }
 
+  return report;
+}
+
+namespace {
+
+int run_with(const Options& o) {
+  core::Report report = execute(o, nullptr);
   if (o.json) {
     print_json(report, std::cout);
   } else {
@@ -227,6 +245,7 @@ int run(int argc, const char* const* argv) {
   auto parsed = parse_options(argc, argv);
   if (!parsed.options) return parsed.exit_code;
   try {
+    if (!parsed.options->command.empty()) return run_command(*parsed.options);
     return run_with(*parsed.options);
   } catch (const Refusal& e) {
     std::cerr << "reap: error: " << e.what() << "\n";

@@ -1,7 +1,31 @@
 // The reap command: parse, scan, classify, plan, act, report.
 #pragma once
 
+#include <stdexcept>
+#include <unordered_set>
+
+#include "cli/options.hpp"
+#include "core/report.hpp"
+#include "os/dev_ino.hpp"
+#include "os/shm_dir.hpp"
+
 namespace reap::cli {
+
+/// A refusal: one line on stderr, exit 2, nothing acted on.
+struct Refusal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// What `reap run` narrows a pass to: the sweep directory it opened (and listed) before the
+/// command started, and the identities that were there then (never its leak).
+struct RunScope {
+  const os::ShmDir* dir = nullptr;
+  std::unordered_set<os::DevIno, os::DevInoHash> preexisting;
+};
+
+/// One pass: list, scan, plan, act. With a scope, the process phase takes reap's own
+/// subtree (reap is the subreaper of the command it ran). Throws Refusal on bad input.
+core::Report execute(const Options& o, const RunScope* scope);
 
 /// Runs reap with the given arguments; returns the process exit code (0, 1 or 2, see
 /// docs/CLI.md). Writes the report to stdout and diagnostics to stderr.

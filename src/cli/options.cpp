@@ -109,12 +109,35 @@ ParseResult parse_options(int argc, const char* const* argv) {
   app.add_flag("--ignore-uninspectable", o.ignore_uninspectable,
                "Do not let processes reap cannot inspect keep segments (unsafe)");
   app.add_flag("--json", o.json, "One JSON report on stdout");
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Supervise CMD (reap becomes its subreaper), pass its exit status through, then "
+      "reap the processes it left behind and, with --shm, the segments it created");
+  run->fallthrough();
+  run->prefix_command();  // everything from CMD on belongs to CMD
+  app.allow_extras();     // CLI11 hands CMD's words (run's extras) up to the parent
+  run->add_flag("--fail-on-leak", o.fail_on_leak,
+                "Exit 1 when CMD succeeded but left processes or segments behind");
   app.add_option("--proc", o.proc_root, "procfs mount to read (default /proc)")->group("");
   app.add_option("--threads", o.threads, "Scan threads (default: one per core, at most 4)")
       ->group("");
 
   try {
     app.parse(argc, argv);
+    if (!run->parsed() && !app.remaining().empty())
+      throw UsageError(
+          fmt::format("unexpected argument '{}' (see reap --help)", app.remaining().front()));
+    if (run->parsed()) {
+      o.command = run->remaining();
+      if (o.command.empty()) o.command = app.remaining();
+      if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
+      if (o.command.empty())
+        throw UsageError("run: no command given (reap run [options] -- CMD ...)");
+      if (o.parent || o.shm_only || !cwd.empty() || !match.empty() || !adopters.empty())
+        throw UsageError(
+            "run: --parent, --shm-only, --cwd, --match and --adopter do not apply; "
+            "run reaps what CMD leaves below reap");
+    }
     if (!parent.empty()) o.parent = parse_pid_option("--parent", parent);
     if (!grace.empty()) o.grace = parse_seconds("--grace", grace);
     if (!kill_wait.empty()) o.kill_wait = parse_seconds("--kill-wait", kill_wait);

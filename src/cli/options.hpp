@@ -24,8 +24,10 @@ struct Options {
   std::optional<double> min_age;
   bool ignore_uninspectable = false;
   bool json = false;
-  std::string proc_root = "/proc";  ///< hidden, for tests
-  unsigned threads = 0;             ///< scan threads; 0 = as many as cores (at most 4)
+  std::vector<std::string> command;  ///< `reap run -- CMD ARGS...`: the command to supervise
+  bool fail_on_leak = false;         ///< `reap run`: exit 1 when the command leaked anything
+  std::string proc_root = "/proc";   ///< hidden, for tests
+  unsigned threads = 0;              ///< scan threads; 0 = as many as cores (at most 4)
 };
 
 /// Result of parsing: either options to run with, or an exit code to return at once
