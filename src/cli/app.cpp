@@ -72,15 +72,17 @@ core::ProcessSelection selection_from(const Options& o) {
 
 /// The process phase's act step: rounds of escalate-then-rescan until no new member of a
 /// leaked tree appears. Returns true when any signal was sent.
-bool reap_processes(const Options& o, const core::ProcessSelection& sel, os::Snapshot snap,
+bool reap_processes(const Options& o, const core::ProcessSelection& sel, const os::Snapshot& first,
                     std::vector<core::ProcessPlanItem> plan, core::Report& report) {
+  os::Snapshot snap;  // the latest rescan; `first` until there is one
+  const os::Snapshot* current = &first;
   os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root};
   std::set<std::pair<pid_t, unsigned long long>> handled;
   std::set<pid_t> kept_reported;
-  std::vector<core::KnownMember> known;
-  std::map<pid_t, std::pair<pid_t, pid_t>> groups;  // pid -> (pgrp, session), from scans
+  core::RescanContext context;
   bool signalled = false;
   for (int round = 0; round < kMaxRounds; ++round) {
+    for (const auto& p : current->processes) context.seen.insert({p.pid, p.starttime});
     std::vector<os::SignalTarget> targets;
     std::vector<const core::ProcessPlanItem*> target_items;
     for (const auto& item : plan) {
@@ -91,26 +93,25 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, os::Sna
         continue;
       }
       handled.insert({item.pid, item.starttime});
-      targets.push_back({item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill});
+      targets.push_back(
+          {item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill, item.pidfd});
       target_items.push_back(&item);
+      const os::ProcessInfo* p = current->find(item.pid);
+      context.known.push_back({item.pid, item.starttime, p ? p->pgrp : -1});
     }
     if (targets.empty()) break;
-    unsigned long long since = os::now_in_ticks();
     auto outcomes = os::escalate(targets, esc);
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      const auto& out = outcomes[i];
-      signalled |= out.sent_sigint || out.sent_sigkill;
-      report.processes.push_back(core::describe_outcome(*target_items[i], out, o.grace));
-      pid_t pid = target_items[i]->pid;
-      if (const auto* p = snap.find(pid)) groups[pid] = {p->pgrp, p->session};
-      auto g = groups.count(pid) ? groups[pid] : std::pair<pid_t, pid_t>{-1, -1};
-      known.push_back({pid, g.first, g.second});
+      signalled |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
+      report.processes.push_back(core::describe_outcome(*target_items[i], outcomes[i], o.grace));
     }
     os::ScanOptions scan;
     scan.proc_root = o.proc_root;
     scan.threads = scan_threads(o);
+    scan.pin = true;
     snap = os::scan_proc(scan);
-    plan = core::plan_processes(snap, sel, known, since);
+    current = &snap;
+    plan = core::plan_processes(snap, sel, &context);
   }
   return signalled;
 }
@@ -155,6 +156,7 @@ core::Report execute(const Options& o, const RunScope* scope) {
   os::ScanOptions scan;
   scan.proc_root = o.proc_root;
   scan.process_details = process_phase;
+  scan.pin = process_phase && !o.dry_run;
   scan.threads = scan_threads(o);
   if (shm_phase) scan.watch = candidates(entries, o.uid);
   os::Snapshot snap = os::scan_proc(scan);
@@ -189,6 +191,7 @@ core::Report execute(const Options& o, const RunScope* scope) {
       list_entries();
       os::ScanOptions rescan = scan;
       rescan.process_details = false;
+      rescan.pin = false;
       rescan.watch = candidates(entries, o.uid);
       snap = os::scan_proc(rescan);
     }

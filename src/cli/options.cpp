@@ -89,23 +89,29 @@ ParseResult parse_options(int argc, const char* const* argv) {
   Options o;
   std::string parent, grace, kill_wait, uid, min_age, cwd;
   std::vector<std::string> match, adopters;
-  app.add_option("-p,--parent", parent, "Descendant mode: reap the whole subtree below PID");
-  app.add_option("-g,--grace", grace, "Seconds between SIGINT and SIGKILL (default 3.0)");
-  app.add_option("--kill-wait", kill_wait, "Bound on the wait after SIGKILL (default 2.0)");
+  auto* parent_opt =
+      app.add_option("-p,--parent", parent, "Descendant mode: reap the whole subtree below PID");
+  auto* grace_opt =
+      app.add_option("-g,--grace", grace, "Seconds between SIGINT and SIGKILL (default 3.0)");
+  auto* kill_wait_opt =
+      app.add_option("--kill-wait", kill_wait, "Bound on the wait after SIGKILL (default 2.0)");
   app.add_flag("-n,--dry-run", o.dry_run, "Report the plan, act on nothing");
   auto* shm = app.add_flag("--shm", o.shm, "Add the shm sweep after the process phase");
   auto* shm_only = app.add_flag("--shm-only", o.shm_only, "Only the shm sweep");
   shm->excludes(shm_only);
-  app.add_option("--shm-dir", o.shm_dir, "Directory to sweep (default /dev/shm)");
-  app.add_option("--uid", uid, "Owner to act for, name or number (default: effective uid)");
-  app.add_option("--cwd", cwd,
-                 "Orphan mode: the cwd leaked processes have "
-                 "(default: git top-level of the working directory)");
+  auto* shm_dir_opt =
+      app.add_option("--shm-dir", o.shm_dir, "Directory to sweep (default /dev/shm)");
+  auto* uid_opt =
+      app.add_option("--uid", uid, "Owner to act for, name or number (default: effective uid)");
+  auto* cwd_opt = app.add_option("--cwd", cwd,
+                                 "Orphan mode: the cwd leaked processes have "
+                                 "(default: git top-level of the working directory)");
   app.add_option("--match", match,
                  "Orphan mode: cmdline must contain TEXT (repeatable; "
                  "default python)");
   app.add_option("--adopter", adopters, "Orphan mode: PID also adopts orphans (repeatable)");
-  app.add_option("--min-age", min_age, "Keep segments changed more recently (e.g. 30s, 5m)");
+  auto* min_age_opt =
+      app.add_option("--min-age", min_age, "Keep segments changed more recently (e.g. 30s, 5m)");
   app.add_flag("--ignore-uninspectable", o.ignore_uninspectable,
                "Do not let processes reap cannot inspect keep segments (unsafe)");
   app.add_flag("--json", o.json, "One JSON report on stdout");
@@ -133,16 +139,17 @@ ParseResult parse_options(int argc, const char* const* argv) {
       if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
       if (o.command.empty())
         throw UsageError("run: no command given (reap run [options] -- CMD ...)");
-      if (o.parent || o.shm_only || !cwd.empty() || !match.empty() || !adopters.empty())
+      if (parent_opt->count() || o.shm_only || cwd_opt->count() || !match.empty() ||
+          !adopters.empty())
         throw UsageError(
             "run: --parent, --shm-only, --cwd, --match and --adopter do not apply; "
             "run reaps what CMD leaves below reap");
     }
-    if (!parent.empty()) o.parent = parse_pid_option("--parent", parent);
-    if (!grace.empty()) o.grace = parse_seconds("--grace", grace);
-    if (!kill_wait.empty()) o.kill_wait = parse_seconds("--kill-wait", kill_wait);
-    if (!min_age.empty()) o.min_age = parse_seconds("--min-age", min_age);
-    o.uid = uid.empty() ? ::geteuid() : parse_uid(uid);
+    if (parent_opt->count()) o.parent = parse_pid_option("--parent", parent);
+    if (grace_opt->count()) o.grace = parse_seconds("--grace", grace);
+    if (kill_wait_opt->count()) o.kill_wait = parse_seconds("--kill-wait", kill_wait);
+    if (min_age_opt->count()) o.min_age = parse_seconds("--min-age", min_age);
+    o.uid = uid_opt->count() ? parse_uid(uid) : ::geteuid();
     for (const auto& a : adopters) o.adopters.push_back(parse_pid_option("--adopter", a));
     if (!match.empty()) o.match = match;
     for (const auto& m : o.match)
@@ -151,20 +158,20 @@ ParseResult parse_options(int argc, const char* const* argv) {
       throw UsageError(
           "--parent and --shm-only contradict each other: --shm-only runs no "
           "process phase");
-    if (o.parent && (!cwd.empty() || !match.empty() || !adopters.empty()))
+    if (o.parent && (cwd_opt->count() || !match.empty() || !adopters.empty()))
       throw UsageError(
           "--cwd, --match and --adopter select orphans; they do not apply with "
           "--parent");
-    if (o.shm_only && (!grace.empty() || !kill_wait.empty()))
+    if (o.shm_only && (grace_opt->count() || kill_wait_opt->count()))
       throw UsageError(
           "--grace and --kill-wait apply to the process phase, which --shm-only "
           "skips");
     if (!o.shm && !o.shm_only &&
-        (o.shm_dir != "/dev/shm" || !min_age.empty() || o.ignore_uninspectable))
+        (shm_dir_opt->count() || min_age_opt->count() || o.ignore_uninspectable))
       throw UsageError(
           "--shm-dir, --min-age and --ignore-uninspectable need --shm or "
           "--shm-only");
-    if (!cwd.empty()) {
+    if (cwd_opt->count()) {
       struct stat st;
       if (::stat(cwd.c_str(), &st) != 0)
         throw UsageError(fmt::format("--cwd '{}': {}", cwd, std::strerror(errno)));

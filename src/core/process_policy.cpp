@@ -67,23 +67,21 @@ std::optional<std::string> refuse_parent(const os::Snapshot& snap, pid_t parent,
 }
 
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
-                                            const std::vector<KnownMember>& known,
-                                            unsigned long long since_ticks) {
+                                            const RescanContext* rescan) {
   std::multimap<pid_t, const os::ProcessInfo*> children;
   for (const auto& p : snap.processes) children.emplace(p.ppid, &p);
   const std::set<pid_t> protected_pids = self_and_ancestors(snap, sel.self);
 
   auto eligible = [&](const os::ProcessInfo& p) {
-    return !p.kernel_thread() && !p.zombie() && !protected_pids.count(p.pid) && p.pid != 1;
+    return !p.kernel_thread() && !p.zombie() && !protected_pids.count(p.pid) && p.pid > 1;
   };
 
   std::vector<const os::ProcessInfo*> roots;
-  std::set<pid_t> adopters;
+  std::set<pid_t> adopters = adopters_of(snap, sel.uid, sel.adopters);
   if (sel.mode == ProcessSelection::Mode::Descendant) {
     auto [lo, hi] = children.equal_range(sel.parent);
     for (auto it = lo; it != hi; ++it) roots.push_back(it->second);
   } else {
-    adopters = adopters_of(snap, sel.uid, sel.adopters);
     for (const auto& p : snap.processes) {
       if (!adopters.count(p.ppid) || adopters.count(p.pid) || !eligible(p)) continue;
       if (!p.have_status || p.euid() != sel.uid) continue;
@@ -92,19 +90,24 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
       roots.push_back(&p);
     }
   }
-  // Rescan: members of trees already being reaped, found by parentage or, once adopted,
-  // by the process group or session they inherited after the round began.
-  std::set<pid_t> known_pids;
-  for (const auto& k : known) known_pids.insert(k.pid);
-  for (const auto& p : snap.processes) {
-    if (known_pids.count(p.pid) || !eligible(p)) continue;
-    bool member = known_pids.count(p.ppid) > 0;
-    if (!member && since_ticks && p.starttime >= since_ticks && p.have_status &&
-        p.euid() == sel.uid && (p.ppid == 1 || adopters.count(p.ppid))) {
-      for (const auto& k : known)
-        if (k.pgrp == p.pgrp || k.session == p.session) member = true;
+  if (rescan) {
+    std::map<pid_t, unsigned long long> known_start;
+    std::set<pid_t> known_groups;
+    for (const auto& k : rescan->known) {
+      known_start[k.pid] = k.starttime;
+      known_groups.insert(k.pgrp);
     }
-    if (member) roots.push_back(&p);
+    for (const auto& p : snap.processes) {
+      if (known_start.count(p.pid) || !eligible(p)) continue;
+      const os::ProcessInfo* parent = snap.find(p.ppid);
+      auto k = known_start.find(p.ppid);
+      bool member = k != known_start.end() && parent && parent->starttime == k->second;
+      bool is_new = !rescan->seen.count({p.pid, p.starttime});
+      if (!member && is_new && p.have_status && p.euid() == sel.uid && adopters.count(p.ppid) &&
+          known_groups.count(p.pgrp))
+        member = true;
+      if (member) roots.push_back(&p);
+    }
   }
 
   // Every descendant of a root is a member, whatever its cwd or cmdline.
@@ -120,7 +123,8 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
 
   std::vector<ProcessPlanItem> plan;
   for (const auto& [pid, p] : members) {
-    ProcessPlanItem item{pid, p->starttime, p->comm, p->cmdline, ProcessVerdict::Reap, ""};
+    ProcessPlanItem item{pid, p->starttime, p->comm, p->cmdline, ProcessVerdict::Reap,
+                         "",  p->pidfd};
     if (!p->have_status) {
       item.verdict = ProcessVerdict::Kept;
       item.reason = "owner unknown: /proc status unreadable";

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,6 +39,7 @@ struct ProcessPlanItem {
   std::string cmdline;
   ProcessVerdict verdict = ProcessVerdict::Kept;
   std::string reason;
+  std::shared_ptr<util::UniqueFd> pidfd;  ///< from the snapshot, when it pinned processes
 };
 
 /// Orphan adopters in `snap`: PID 1, same-uid subreapers (`systemd --user` and the like,
@@ -51,19 +53,28 @@ std::set<pid_t> self_and_ancestors(const os::Snapshot& snap, pid_t self);
 /// PID 1, reap itself, or an ancestor of reap.
 std::optional<std::string> refuse_parent(const os::Snapshot& snap, pid_t parent, pid_t self);
 
-/// The plan for one round: every member of the leaked trees, each with its verdict,
-/// ordered by pid. Zombies and kernel threads never appear (they are gone / not ours).
-/// `known` extends the trees during a rescan: a process is also a member when its parent
-/// is in `known`, or when it was adopted after `since_ticks` and shares a process group
-/// or session with a known member (a child forked while its parent was dying).
+/// A process already signalled in an earlier round.
 struct KnownMember {
   pid_t pid;
+  unsigned long long starttime;
   pid_t pgrp;
-  pid_t session;
 };
+
+/// What a rescan knows from the rounds before it.
+struct RescanContext {
+  std::vector<KnownMember> known;
+  /// (pid, starttime) of every process in every earlier snapshot: "new" means absent here.
+  std::set<std::pair<pid_t, unsigned long long>> seen;
+};
+
+/// The plan for one round: every member of the leaked trees, each with its verdict,
+/// ordered by pid. Zombies and kernel threads never appear (they are gone / not ours).
+/// On a rescan, a process also joins when its parent is a known member (same start time:
+/// not a reused pid), or when it is new since the earlier scans, owned by the uid, adopted
+/// (by PID 1 or an adopter) and in the process group of a known member: a child forked
+/// while its parent was dying, then orphaned.
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
-                                            const std::vector<KnownMember>& known = {},
-                                            unsigned long long since_ticks = 0);
+                                            const RescanContext* rescan = nullptr);
 
 /// True when `cmdline` (raw, NUL-separated) or `comm` names a leaked process: it contains
 /// one of `match`, or tractor's sub-actor markers.

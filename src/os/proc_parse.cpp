@@ -26,13 +26,14 @@ bool take_int(std::string_view& s, T& out) {
 }
 
 void skip_blanks(std::string_view& s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n'))
+    s.remove_prefix(1);
 }
 
 /// Next space-separated field of `s`, advancing past it.
 std::string_view next_field(std::string_view& s) {
   skip_blanks(s);
-  std::size_t end = s.find_first_of(" \t");
+  std::size_t end = s.find_first_of(" \t\n");
   std::string_view field = s.substr(0, end);
   s = end == std::string_view::npos ? std::string_view{} : s.substr(end);
   return field;

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "os/pidfd.hpp"
 #include "os/proc_parse.hpp"
 #include "util/fd.hpp"
 
@@ -114,24 +115,31 @@ struct Worker {
   /// Reads fds (every distinct fd table among the threads) and maps of one process.
   /// Returns 0, or the errno that left something unread.
   int scan_holdings(int piddir, ProcessInfo& p) {
-    int err = util::read_file_at(piddir, "maps", buf);
+    // Fd tables first, maps last: the usual way to hold a segment is open, mmap, close.
+    // Read in this order, a hold that moves from an fd to a mapping mid-scan is seen in
+    // one of the two; read the other way round it could slip between them.
+    UniqueFd fddir(::openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fddir.valid()) return errno;
+    int err = scan_fd_dir(fddir.get(), p.pid);
     if (err) return err;
+    if (p.num_threads > 1 && (err = scan_thread_fd_tables(piddir, p))) return err;
+
+    if ((err = util::read_file_at(piddir, "maps", buf))) return err;
     for_each_maps_file(buf, [&](const MapsFileRef& ref) {
       if (watch_devs.count(ref.dev)) record(DevIno{ref.dev, ref.ino}, p.pid, HoldKind::Mmap);
     });
+    return 0;
+  }
 
-    UniqueFd fddir(::openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fddir.valid()) return errno;
-    if ((err = scan_fd_dir(fddir.get(), p.pid))) return err;
-    if (p.num_threads <= 1) return 0;
-
+  /// Reads the fd tables of the threads that do not share the leader's.
+  int scan_thread_fd_tables(int piddir, const ProcessInfo& p) {
     // A thread may have unshared its fd table (unshare(CLONE_FILES)): /proc/PID/fd shows
     // only the leader's. kcmp(KCMP_FILES) tells whether a task shares the leader's table;
     // where kcmp is unavailable, every task's table is read.
     UniqueFd taskdir(::openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!taskdir.valid()) return errno;
     int failure = 0;
-    err = for_each_dirent(taskdir.get(), [&](const char* name, unsigned char) {
+    int err = for_each_dirent(taskdir.get(), [&](const char* name, unsigned char) {
       if (failure) return;
       auto tid = parse_pid(name);
       if (!tid || *tid == p.pid) return;
@@ -176,6 +184,12 @@ struct Worker {
   }
 
   void scan_pid(int procfd, pid_t pid, const char* name) {
+    std::shared_ptr<UniqueFd> pin;
+    if (options->pin) {
+      int fd = pidfd_open(pid);
+      if (fd < 0 && errno == ESRCH) return;               // vanished
+      if (fd >= 0) pin = std::make_shared<UniqueFd>(fd);  // else (EMFILE...) unpinned
+    }
     UniqueFd piddir(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!piddir.valid()) {
       if (errno == EACCES || errno == EPERM) record_hidden(pid, -1);
@@ -190,6 +204,7 @@ struct Worker {
     if (!stat || stat->pid != pid) return;
     ProcessInfo p;
     p.pid = pid;
+    p.pidfd = std::move(pin);
     p.ppid = stat->ppid;
     p.pgrp = stat->pgrp;
     p.session = stat->session;

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "os/dev_ino.hpp"
+#include "util/fd.hpp"
 
 namespace reap::os {
 
@@ -48,6 +50,10 @@ struct ProcessInfo {
   bool inspected = true;
   std::string uninspectable_reason;
 
+  /// With ScanOptions::pin: a pidfd opened before stat was read. It names the process whose
+  /// fields these are, or one that has exited since (pid reuse in between): never another.
+  std::shared_ptr<util::UniqueFd> pidfd;
+
   bool kernel_thread() const;
   bool zombie() const { return state == 'Z' || state == 'X'; }
   /// Kernel threads and exited single-threaded processes have no files. (A zombie thread
@@ -69,6 +75,9 @@ struct ScanOptions {
   bool process_details = true;
   /// When non-empty: read every fd table and mapping and record who holds these identities.
   std::unordered_set<DevIno, DevInoHash> watch;
+  /// Open a pidfd for every process before reading its stat (ProcessInfo::pidfd), so a
+  /// later signal reaches exactly the scanned process or none (the process phase sets it).
+  bool pin = false;
   /// Worker threads for the per-process reads (1 = scan in the calling thread).
   unsigned threads = 1;
 };

@@ -11,29 +11,15 @@
 #include <cerrno>
 #include <chrono>
 
+#include "os/pidfd.hpp"
 #include "os/proc_parse.hpp"
 #include "os/proc_scan.hpp"
 #include "util/fd.hpp"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
 
 namespace reap::os {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int pidfd_open(pid_t pid) {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-}
-
-int pidfd_send_signal(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
 
 struct Live {
   std::size_t index;  ///< into the outcomes
@@ -102,15 +88,19 @@ std::vector<TargetOutcome> escalate(const std::vector<SignalTarget>& targets,
   std::vector<Live> live;
   live.reserve(targets.size());
 
-  // 1. Pin each target with a pidfd, then confirm it is still the process we scanned: if
-  //    the pid had been reused before pidfd_open, the start time differs. After this check
-  //    the pidfd can only ever reach that process (signals to it fail with ESRCH once gone).
+  // 1. Pin each target with a pidfd: the one the scan opened before it read the target's
+  //    stat (then the pidfd names the very process whose start time the scan saw, or one
+  //    that is already dead), else one opened now. Then confirm the pid still names a
+  //    process with the scanned start time; if it does not, the scanned process is gone.
+  //    From here on signals go through the pidfd and can reach no other process.
   for (std::size_t i = 0; i < targets.size(); ++i) {
     out[i].target = targets[i];
-    int fd = pidfd_open(targets[i].pid);
+    int fd = targets[i].pidfd && targets[i].pidfd->valid()
+                 ? ::fcntl(targets[i].pidfd->get(), F_DUPFD_CLOEXEC, 0)
+                 : pidfd_open(targets[i].pid);
     if (fd < 0) {
       out[i].result = errno == ESRCH ? TargetResult::Gone : TargetResult::Failed;
-      out[i].err = errno;
+      out[i].err = errno == ESRCH ? 0 : errno;
       continue;
     }
     util::UniqueFd pidfd(fd);

@@ -5,8 +5,11 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "util/fd.hpp"
 
 namespace reap::os {
 
@@ -14,6 +17,10 @@ struct SignalTarget {
   pid_t pid = 0;
   unsigned long long starttime = 0;  ///< from the snapshot; a mismatch means "not ours"
   bool ignores_sigint = false;       ///< SIGINT is in SigIgn: SIGKILL at once
+  /// The pidfd the scan opened before reading this process's stat, if any (see
+  /// ScanOptions::pin). Without it escalate opens one and relies on the start time alone,
+  /// which has clock-tick (10 ms) resolution.
+  std::shared_ptr<util::UniqueFd> pidfd;
 };
 
 enum class TargetResult {

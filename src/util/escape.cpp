@@ -34,6 +34,28 @@ std::size_t utf8_sequence_length(std::string_view s) {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
+/// The code point of a well-formed sequence of length n at the start of s.
+char32_t decode(std::string_view s, std::size_t n) {
+  auto b = [&](std::size_t i) { return static_cast<char32_t>(static_cast<std::uint8_t>(s[i])); };
+  switch (n) {
+    case 1:
+      return b(0);
+    case 2:
+      return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+    case 3:
+      return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+    default:
+      return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+  }
+}
+
+/// Valid code points a terminal must not receive raw in a name: C1 controls (U+009B is
+/// CSI), line and paragraph separators, and the bidi controls that reorder what is shown.
+bool unsafe_for_terminal(char32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9F) || cp == 0x200E || cp == 0x200F ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 }  // namespace
 
 bool is_valid_utf8(std::string_view bytes) {
@@ -78,6 +100,15 @@ std::string escape_for_terminal(std::string_view bytes) {
       out += kHexDigits[c >> 4];
       out += kHexDigits[c & 15];
       n = 1;
+    } else if (unsafe_for_terminal(decode(bytes, n))) {
+      for (std::size_t i = 0; i < n; ++i) {
+        auto b = static_cast<std::uint8_t>(bytes[i]);
+        out += "\\x";
+        out += kHexDigits[b >> 4];
+        out += kHexDigits[b & 15];
+      }
+      bytes.remove_prefix(n);
+      continue;
     } else {
       out.append(bytes.substr(0, n));
       bytes.remove_prefix(n);

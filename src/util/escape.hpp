@@ -8,6 +8,7 @@ namespace reap::util {
 
 /// One-line, lossless rendering for the human report: printable UTF-8 is kept, "\\" becomes
 /// "\\\\", "\n" "\\n", "\t" "\\t", and every other control byte or invalid UTF-8 byte "\\xNN".
+/// C1 controls, U+2028/U+2029 and bidi controls are written byte by byte as "\\xNN" too.
 std::string escape_for_terminal(std::string_view bytes);
 
 /// True when `bytes` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).

@@ -134,3 +134,15 @@ TEST(ParsePid, OnlyPositiveDecimal) {
 
 }  // namespace
 }  // namespace reap::os
+
+namespace reap::os {
+namespace {
+
+TEST(ParseStat, LineEndingRightAfterStarttime) {
+  auto st = parse_stat("42 (cat) S 1 42 42 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 77\n");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->starttime, 77u);
+}
+
+}  // namespace
+}  // namespace reap::os

@@ -121,30 +121,33 @@ TEST(DescendantMode, TakesTheSubtreeButNotTheRoot) {
   EXPECT_EQ(pids(plan_processes(snapshot(ps), sel)), (std::vector<pid_t>{201, 202}));
 }
 
-TEST(Rescan, ChildrenOfKnownMembersAndAdoptedForksOfTheirGroupJoin) {
+TEST(Rescan, ChildrenOfKnownMembersAndNewAdoptedForksOfTheirGroupJoin) {
   auto ps = machine();
-  auto forked = proc(210, 1, kMe, "worker");  // adopted after its parent 200 died
+  auto parent_alive = proc(205, 1, kMe, "dying");  // known member, still there
+  parent_alive.starttime = 777;
+  ps.push_back(parent_alive);
+  ps.push_back(proc(240, 205, kMe, "grandchild"));  // child of a known member
+  auto forked = proc(210, 1, kMe, "worker");        // new, adopted, in a known group
   forked.pgrp = 200;
-  forked.session = 200;
-  forked.starttime = 5000;
-  auto unrelated = proc(220, 1, kMe, "other");  // adopted, same uid, other group
-  unrelated.starttime = 5000;
-  auto old_same_group = proc(230, 1, kMe, "old");  // same group but older than the round
+  auto unrelated = proc(220, 1, kMe, "other");     // new, adopted, same uid, other group
+  auto old_same_group = proc(230, 1, kMe, "old");  // same group, but seen before
   old_same_group.pgrp = 200;
-  old_same_group.starttime = 10;
-  ps.push_back(forked);
-  ps.push_back(unrelated);
-  ps.push_back(old_same_group);
-  ps.push_back(proc(240, 205, kMe, "grandchild"));  // parent 205 is known
+  auto other_uid = proc(250, 1, 0, "root-thing");  // new, same group, other uid
+  other_uid.pgrp = 200;
+  auto reused_parent = proc(260, 1, kMe, "reused");  // pid 260 was known, now reused
+  reused_parent.starttime = 9999;
+  ps.push_back(proc(261, 260, kMe, "child-of-reused"));
+  for (auto* p : {&forked, &unrelated, &old_same_group, &other_uid, &reused_parent})
+    ps.push_back(*p);
   ProcessSelection sel;
   sel.mode = ProcessSelection::Mode::Descendant;
   sel.parent = 100;
   sel.uid = kMe;
   sel.self = 101;
-  std::vector<KnownMember> known{{200, 200, 200}, {205, 200, 200}};
-  auto plan = plan_processes(snapshot(ps), sel, known, 4000);
-  // Descendant mode also takes what is still below 100 (nothing new here but reap itself,
-  // which is protected).
+  RescanContext context;
+  context.known = {{200, 700, 200}, {205, 777, 200}, {260, 260, 200}};
+  context.seen = {{230, old_same_group.starttime}};
+  auto plan = plan_processes(snapshot(ps), sel, &context);
   EXPECT_EQ(pids(plan), (std::vector<pid_t>{210, 240}));
 }
 

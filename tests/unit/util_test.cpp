@@ -38,3 +38,17 @@ TEST(Duration, UnitsAndRefusals) {
 
 }  // namespace
 }  // namespace reap::util
+
+namespace reap::util {
+namespace {
+
+TEST(Escape, TerminalControlsBeyondAsciiAreEscaped) {
+  EXPECT_EQ(escape_for_terminal("ab\xc2\x9b"
+                                "31m"),
+            "ab\\xc2\\x9b31m");                                           // C1 CSI
+  EXPECT_EQ(escape_for_terminal("a\xe2\x80\xaeZ"), "a\\xe2\\x80\\xaeZ");  // RLO
+  EXPECT_EQ(escape_for_terminal("a\xe2\x80\xa8"), "a\\xe2\\x80\\xa8");    // LS
+}
+
+}  // namespace
+}  // namespace reap::util

@@ -1,0 +1,129 @@
+// Fixture library for the end-to-end tests of the built `reap` CLI.
+//
+// Safety (docs: shared brief TESTING.md): every sweep goes to a private directory made with
+// mkdtemp under /dev/shm, every process the tests signal is one they started, orphan-mode runs
+// always pass a fresh --cwd and a unique --match, and run_reap() refuses (fails the test) to
+// run reap without such scoping. Everything a test starts is tracked by pidfd and killed and
+// collected in TearDown, even when the test fails.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace reap_e2e {
+
+// Paths of the programs under test (compile definitions, overridable by environment).
+std::string reap_bin();
+std::string holder_bin();
+std::string victim_bin();
+
+struct RunResult {
+  int exit_code = -1;  // exit status, or 128+signal, or -1 when it timed out
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  double seconds = 0;
+  std::vector<std::string> out_lines() const;
+  std::vector<std::string> err_lines() const;
+};
+
+struct RunOptions {
+  std::optional<uid_t> as_uid;  // run under setpriv --reuid/--regid/--clear-groups
+  std::optional<gid_t> as_gid;  // defaults to as_uid
+  std::chrono::milliseconds timeout{20000};
+  std::string cwd = "/";
+};
+
+// Runs argv (argv[0] is a path or a name looked up in PATH) and collects its output.
+RunResult run_command(const std::vector<std::string>& argv, const RunOptions& opts = {});
+
+// Splits text into lines (without the '\n'; a trailing newline ends the last line).
+std::vector<std::string> split_lines(const std::string& text);
+bool has_line(const std::string& text, const std::string& line);
+// Whether one line of text starts with prefix and ends with suffix.
+bool has_line_like(const std::string& text, const std::string& prefix,
+                   const std::string& suffix = "");
+// The lines of text that start with prefix.
+std::vector<std::string> lines_with_prefix(const std::string& text, const std::string& prefix);
+
+// File helpers (all relative names are in dir; nothing follows symlinks).
+void make_file(const std::string& dir, const std::string& name, uid_t uid, gid_t gid,
+               mode_t mode = 0600, size_t size = 4096);
+bool exists_nofollow(const std::string& path);
+std::string proc_comm(pid_t pid);
+char proc_state(pid_t pid);  // '\0' when gone
+pid_t proc_ppid(pid_t pid);
+uid_t proc_uid(pid_t pid);
+std::vector<pid_t> proc_children(pid_t pid);
+
+// A process the test started (or adopted), tracked by pidfd.
+struct Tracked {
+  pid_t pid = -1;
+  int pidfd = -1;
+};
+
+class ReapTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // mkdtemp("/dev/shm/reap-test.XXXXXX"), removed in TearDown. mode 0700, owned by root
+  // unless chowned by the caller.
+  std::string shm_dir();
+  // mkdtemp("/tmp/reap-e2e.XXXXXX") for orphan-mode cwds and other scratch files.
+  std::string tmp_dir();
+  // A marker unique to this test process and call.
+  std::string unique_marker(const std::string& what = "m");
+
+  struct Spawned {
+    pid_t pid = -1;              // the process exec'd by the test
+    int ready_rd = -1;           // read end of the ready pipe (children write to fd 3)
+    std::string pending;         // unconsumed bytes from the ready pipe
+    std::vector<pid_t> nodes;    // "node"/"ready" pids reported so far, in order
+    std::vector<pid_t> zombies;  // "zombie" pids reported
+    std::vector<pid_t> forked;   // "forked" pids reported
+    bool track_reported = true;  // false when the reported pids are in another PID namespace
+  };
+
+  // Forks and execs argv with the write end of a fresh pipe as fd 3 and waits for
+  // `lines` readiness lines ("node PID", "ready PID", "zombie PID"); each reported live pid is
+  // tracked. With wait_exit the exec'd process itself is waited for first (double fork).
+  // With track_reported false the reported pids are only recorded (they belong to another PID
+  // namespace and mean something else here).
+  Spawned& spawn(const std::vector<std::string>& argv, int lines, bool wait_exit = false,
+                 bool track_reported = true);
+  // reap-victim with args (--ready-fd 3 is added); `lines` as in spawn().
+  Spawned& spawn_victim(const std::vector<std::string>& args, int lines = 1,
+                        bool wait_exit = false);
+  // reap-holder with args (--ready-fd 3 is added); returns its pid.
+  pid_t spawn_holder(const std::vector<std::string>& args);
+  // Reads more readiness lines (e.g. "forked PID") until `count` new ones arrived or timeout.
+  void read_ready(Spawned& s, int count, std::chrono::milliseconds timeout);
+  // Tracks a pid (pidfd_open) so it is killed in TearDown. Refuses PID 1 and this process.
+  void track(pid_t pid);
+
+  // True while the process runs (not exited and not a zombie).
+  static bool running(pid_t pid);
+  // Waits until pid is no longer running; false on timeout.
+  static bool wait_gone(pid_t pid, std::chrono::milliseconds timeout);
+  // Waits until /proc/PID/stat shows state `state`.
+  static bool wait_state(pid_t pid, char state, std::chrono::milliseconds timeout);
+
+  // Runs build/bin/reap. Fails the test (and does not run) unless the arguments scope the
+  // run to what the test made: --parent, or --cwd and --match, or --shm-only, or --version;
+  // and any sweep names --shm-dir.
+  RunResult run_reap(const std::vector<std::string>& args, const RunOptions& opts = {});
+
+  std::vector<Tracked> tracked_;
+  std::deque<Spawned> spawned_;  // deque: references stay valid
+  std::vector<std::string> dirs_;
+  int marker_counter_ = 0;
+};
+
+}  // namespace reap_e2e

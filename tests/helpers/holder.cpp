@@ -1,0 +1,146 @@
+// reap-holder: a test helper that holds files the way real programs hold POSIX shm segments.
+//
+//   reap-holder [--ready-fd N] [--drop UID:GID] [--nondumpable] SPEC...
+//
+// Each SPEC is one of
+//   fd:PATH      open PATH and keep the descriptor
+//   mmap:PATH    open PATH, mmap it MAP_SHARED, close the descriptor (only the mapping holds it)
+//   thread:PATH  a thread calls unshare(CLONE_FILES) and then opens PATH, so only that
+//                thread's private fd table refers to the file
+// Files are opened as the invoking user; --drop then switches to UID:GID (no supplementary
+// groups) and --nondumpable clears the dumpable flag afterwards (so /proc/PID/fd and maps
+// cannot be read by the same uid). When everything is held the holder writes "ready <pid>\n"
+// to the ready fd (default: stdout) and sleeps until it is killed.
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "reap-holder: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::_Exit(111);
+}
+
+void write_all(int fd, const std::string& s) {
+  const char* p = s.data();
+  size_t left = s.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("write ready");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+void hold_by_mmap(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open " + path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) die("fstat " + path);
+  size_t len = st.st_size > 0 ? static_cast<size_t>(st.st_size) : 1;
+  if (st.st_size == 0) {
+    // A zero-length file cannot be mapped; give it one page.
+    if (::ftruncate(fd, 4096) != 0) die("ftruncate " + path);
+    len = 4096;
+  }
+  int flags = ::fcntl(fd, F_GETFL);
+  int prot = (flags & O_ACCMODE) == O_RDWR ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* map = ::mmap(nullptr, len, prot, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) die("mmap " + path);
+  ::close(fd);  // only the mapping refers to the file now
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int ready_fd = 1;
+  bool drop = false;
+  uid_t drop_uid = 0;
+  gid_t drop_gid = 0;
+  bool nondumpable = false;
+  std::vector<std::string> thread_paths;
+
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--ready-fd" && i + 1 < argc) {
+      ready_fd = std::atoi(argv[++i]);
+    } else if (arg == "--drop" && i + 1 < argc) {
+      unsigned long u = 0, g = 0;
+      if (std::sscanf(argv[++i], "%lu:%lu", &u, &g) != 2) {
+        std::fprintf(stderr, "reap-holder: bad --drop\n");
+        return 2;
+      }
+      drop = true;
+      drop_uid = static_cast<uid_t>(u);
+      drop_gid = static_cast<gid_t>(g);
+    } else if (arg == "--nondumpable") {
+      nondumpable = true;
+    } else if (arg.rfind("fd:", 0) == 0) {
+      int fd = ::open(arg.c_str() + 3, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) die("open " + arg.substr(3));
+    } else if (arg.rfind("mmap:", 0) == 0) {
+      hold_by_mmap(arg.substr(5));
+    } else if (arg.rfind("thread:", 0) == 0) {
+      thread_paths.push_back(arg.substr(7));
+    } else {
+      std::fprintf(stderr, "reap-holder: unknown argument %s\n", arg.c_str());
+      return 2;
+    }
+  }
+
+  // Each thread unshares its fd table first, then opens the file, and signals the main
+  // thread through a pipe created before the unshare (the copied table still has it).
+  for (const std::string& path : thread_paths) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+    std::thread([path, p]() {
+      if (::unshare(CLONE_FILES) != 0) die("unshare(CLONE_FILES)");
+      // Drop the copied pipe ends we do not use (harmless in the private table).
+      ::close(p[0]);
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) die("open " + path);
+      char c = 'k';
+      if (::write(p[1], &c, 1) != 1) die("thread ready");
+      ::close(p[1]);
+      for (;;) ::pause();
+    }).detach();
+    char c = 0;
+    ssize_t n;
+    do {
+      n = ::read(p[0], &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) die("thread did not report");
+    ::close(p[0]);
+    ::close(p[1]);
+  }
+
+  if (drop) {
+    if (::setgroups(0, nullptr) != 0) die("setgroups");
+    if (::setresgid(drop_gid, drop_gid, drop_gid) != 0) die("setresgid");
+    if (::setresuid(drop_uid, drop_uid, drop_uid) != 0) die("setresuid");
+    // Changing credentials clears the dumpable flag; restore it unless asked otherwise.
+    if (!nondumpable && ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) die("PR_SET_DUMPABLE 1");
+  }
+  if (nondumpable && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("PR_SET_DUMPABLE 0");
+
+  write_all(ready_fd, "ready " + std::to_string(::getpid()) + "\n");
+  if (ready_fd != 1) ::close(ready_fd);
+  for (;;) ::pause();
+}
