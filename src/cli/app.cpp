@@ -47,7 +47,7 @@ std::unordered_set<os::DevIno, os::DevInoHash> candidates(const std::vector<os::
   std::unordered_set<os::DevIno, os::DevInoHash> ids;
   for (const auto& e : entries)
     if (!e.stat_errno && S_ISREG(e.st.st_mode) && e.st.st_uid == uid)
-      ids.insert(os::DevIno::of(e.st));
+      ids.insert(os::identity(e.st));
   return ids;
 }
 
@@ -138,7 +138,7 @@ core::Report execute(const Options& o, const RunScope* scope) {
     entries = dir.list();
     if (scope)  // `reap run`: only what appeared during the run is its leak
       std::erase_if(entries, [&](const os::DirEntry& e) {
-        return scope->preexisting.count(os::DevIno::of(e.st)) > 0;
+        return scope->preexisting.count(os::identity(e.st)) > 0;
       });
   };
   if (shm_phase) {
@@ -201,16 +201,21 @@ core::Report execute(const Options& o, const RunScope* scope) {
     policy.now = wall_now();
     policy.ignore_uninspectable = o.ignore_uninspectable;
     if (o.dry_run) policy.discounted = planned_targets;  // they would be gone by then
-    auto plan = core::plan_shm(entries, snap, policy);
-    for (const auto& item : plan) {
-      std::optional<os::UnlinkOutcome> outcome;
-      if (!o.dry_run && item.verdict == core::ShmVerdict::Unlink)
-        outcome = dir.unlink_if_same(item.name, item.id);
-      report.shm.push_back(core::describe_shm(item, o.dry_run, outcome));
-    }
+    // Who blocks what is worked out before the listing is let go: a sweep of 100,000
+    // entries should not hold the listing, the plan and the report all at once.
     core::ShmPolicy blocking = policy;
     blocking.ignore_uninspectable = false;
     auto blockers = core::blocking_uninspectable(entries, snap, blocking);
+    auto plan = core::plan_shm(entries, snap, policy);
+    std::vector<os::DirEntry>().swap(entries);
+    report.shm.reserve(plan.size());
+    for (auto& item : plan) {
+      std::optional<os::UnlinkOutcome> outcome;
+      if (!o.dry_run && item.verdict == core::ShmVerdict::Unlink)
+        outcome = dir.unlink_if_same(item.name, item.id);
+      report.shm.push_back(core::describe_shm(std::move(item), o.dry_run, outcome));
+    }
+    std::vector<core::ShmPlanItem>().swap(plan);
     std::set<pid_t> blocker_pids;
     for (const auto* p : blockers) blocker_pids.insert(p->pid);
     for (const auto* p : snap.uninspectable()) {

@@ -77,13 +77,14 @@ void print_human(const core::Report& r, std::ostream& out) {
 void print_json(const core::Report& r, std::ostream& out) {
   using core::ProcessVerdictWord;
   using core::ShmVerdictWord;
-  json doc;
-  doc["version"] = 1;
-  doc["dry_run"] = r.dry_run;
-  doc["uid"] = r.uid;
-  doc["exit_code"] = r.exit_code();
+  // Written item by item rather than as one json value: a sweep of 100,000 entries would
+  // otherwise hold a second, larger copy of the report in memory.
+  auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::strict); };
+  out << "{\"version\":1,\"dry_run\":" << (r.dry_run ? "true" : "false") << ",\"uid\":" << r.uid
+      << ",\"exit_code\":" << r.exit_code() << ",\"processes\":";
   if (r.process_phase) {
-    json items = json::array();
+    out << "{\"mode\":" << dump(r.mode) << ",\"items\":[";
+    bool first = true;
     for (const auto& p : r.processes) {
       json j;
       j["pid"] = p.pid;
@@ -102,14 +103,21 @@ void print_json(const core::Report& r, std::ostream& out) {
       j["reason"] = p.reason;
       j["signals"] = p.signals;
       j["seconds"] = p.seconds ? json(*p.seconds) : json(nullptr);
-      items.push_back(std::move(j));
+      out << (first ? "" : ",") << dump(j);
+      first = false;
     }
-    doc["processes"] = {{"mode", r.mode}, {"items", std::move(items)}};
+    out << "]}";
   } else {
-    doc["processes"] = nullptr;
+    out << "null";
   }
+  out << ",\"shm\":";
   if (r.shm_phase) {
-    json items = json::array();
+    json dir;
+    put_bytes(dir, "dir", r.shm_dir);
+    out << "{\"dir\":" << dump(dir["dir"]);
+    if (dir.contains("dir_hex")) out << ",\"dir_hex\":" << dump(dir["dir_hex"]);
+    out << ",\"items\":[";
+    bool first = true;
     for (const auto& s : r.shm) {
       json j;
       put_bytes(j, "name", s.name);
@@ -118,14 +126,12 @@ void print_json(const core::Report& r, std::ostream& out) {
       j["holder_pid"] = s.holder ? json(*s.holder) : json(nullptr);
       j["uid"] = s.uid;
       j["size"] = s.size;
-      items.push_back(std::move(j));
+      out << (first ? "" : ",") << dump(j);
+      first = false;
     }
-    json dir;
-    put_bytes(dir, "dir", r.shm_dir);
-    dir["items"] = std::move(items);
-    doc["shm"] = std::move(dir);
+    out << "]}";
   } else {
-    doc["shm"] = nullptr;
+    out << "null";
   }
   json un = json::array();
   for (const auto& u : r.uninspectable) {
@@ -137,18 +143,16 @@ void print_json(const core::Report& r, std::ostream& out) {
     j["blocked"] = u.blocked_something;
     un.push_back(std::move(j));
   }
-  doc["uninspectable"] = std::move(un);
-  doc["summary"] = {
-      {"reaped", r.count(ProcessVerdictWord::Reaped)},
-      {"killed", r.count(ProcessVerdictWord::Killed)},
-      {"survived", r.count(ProcessVerdictWord::Survived)},
-      {"would_reap", r.count(ProcessVerdictWord::WouldReap)},
-      {"would_kill", r.count(ProcessVerdictWord::WouldKill)},
-      {"unlinked", r.count(ShmVerdictWord::Unlinked)},
-      {"would_unlink", r.count(ShmVerdictWord::WouldUnlink)},
-      {"kept", r.count(ShmVerdictWord::Kept)},
-      {"errors", r.count(ShmVerdictWord::Error) + r.count(ProcessVerdictWord::Error)}};
-  out << doc.dump(-1, ' ', false, json::error_handler_t::strict) << "\n";
+  json summary = {{"reaped", r.count(ProcessVerdictWord::Reaped)},
+                  {"killed", r.count(ProcessVerdictWord::Killed)},
+                  {"survived", r.count(ProcessVerdictWord::Survived)},
+                  {"would_reap", r.count(ProcessVerdictWord::WouldReap)},
+                  {"would_kill", r.count(ProcessVerdictWord::WouldKill)},
+                  {"unlinked", r.count(ShmVerdictWord::Unlinked)},
+                  {"would_unlink", r.count(ShmVerdictWord::WouldUnlink)},
+                  {"kept", r.count(ShmVerdictWord::Kept)},
+                  {"errors", r.count(ShmVerdictWord::Error) + r.count(ProcessVerdictWord::Error)}};
+  out << ",\"uninspectable\":" << dump(un) << ",\"summary\":" << dump(summary) << "}\n";
 }
 
 }  // namespace reap::cli

@@ -100,7 +100,7 @@ int run_command(const Options& o) {
   if (o.shm) {
     std::string error;
     if (!dir.open(o.shm_dir, error)) throw Refusal(error);
-    for (const auto& e : dir.list()) scope.preexisting.insert(os::DevIno::of(e.st));
+    for (const auto& e : dir.list()) scope.preexisting.insert(os::identity(e.st));
     scope.dir = &dir;
   }
 

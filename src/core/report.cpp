@@ -129,11 +129,11 @@ ProcessReportItem describe_outcome(const ProcessPlanItem& item, const os::Target
   return r;
 }
 
-ShmReportItem describe_shm(const ShmPlanItem& item, bool dry_run,
+ShmReportItem describe_shm(ShmPlanItem&& item, bool dry_run,
                            const std::optional<os::UnlinkOutcome>& outcome) {
   ShmReportItem r;
-  r.name = item.name;
-  r.reason = item.reason;
+  r.name = std::move(item.name);
+  r.reason = std::move(item.reason);
   r.holder = item.holder;
   r.uid = item.uid;
   r.size = item.size;

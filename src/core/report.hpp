@@ -74,7 +74,7 @@ ProcessReportItem describe_outcome(const ProcessPlanItem& item, const os::Target
                                    double grace_seconds);
 
 /// The report line for one shm entry: its plan and, when acted on, what unlink did.
-ShmReportItem describe_shm(const ShmPlanItem& item, bool dry_run,
+ShmReportItem describe_shm(ShmPlanItem&& item, bool dry_run,
                            const std::optional<os::UnlinkOutcome>& outcome);
 
 }  // namespace reap::core

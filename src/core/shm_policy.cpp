@@ -18,7 +18,7 @@ std::string type_name(mode_t mode) {
   return "unknown type";
 }
 
-double changed_at(const struct stat& st) {
+double changed_at(const os::FileStat& st) {
   auto t = [](const struct timespec& ts) {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
   };
@@ -26,7 +26,7 @@ double changed_at(const struct stat& st) {
 }
 
 const os::ProcessInfo* first_blocker(const std::vector<const os::ProcessInfo*>& uninspectable,
-                                     const struct stat& st) {
+                                     const os::FileStat& st) {
   for (const os::ProcessInfo* p : uninspectable)
     if (could_open(*p, st)) return p;
   return nullptr;
@@ -34,7 +34,7 @@ const os::ProcessInfo* first_blocker(const std::vector<const os::ProcessInfo*>& 
 
 }  // namespace
 
-bool could_open(const os::ProcessInfo& p, const struct stat& st) {
+bool could_open(const os::ProcessInfo& p, const os::FileStat& st) {
   if (!p.have_status) {
     // Only the owner of /proc/PID is known (hidepid): its groups are not, so any group or
     // other bit could admit it.
@@ -61,7 +61,7 @@ std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
   for (const auto& e : entries) {
     ShmPlanItem item;
     item.name = e.name;
-    item.id = os::DevIno::of(e.st);
+    item.id = os::identity(e.st);
     item.uid = e.st.st_uid;
     item.size = e.st.st_size;
     if (e.stat_errno) {

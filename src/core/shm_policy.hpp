@@ -39,7 +39,7 @@ struct ShmPlanItem {
 /// admit one of its gids/groups, or the other bits admit anyone. With no status: true,
 /// unless the owner of its /proc directory is known (hidepid), which rules out only the
 /// private (owner-only) segments of other owners.
-bool could_open(const os::ProcessInfo& p, const struct stat& st);
+bool could_open(const os::ProcessInfo& p, const os::FileStat& st);
 
 /// The verdict for every entry, in listing order. Rules, first match wins: not a regular
 /// file: skipped; other owner: kept; held by fd or mapping: kept (names the pid); changed

@@ -65,9 +65,12 @@ std::vector<DirEntry> ShmDir::list() const {
     if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
     DirEntry e;
     e.name = n;
-    if (::fstatat(fd_.get(), n, &e.st, AT_SYMLINK_NOFOLLOW) != 0) {
+    struct stat st;
+    if (::fstatat(fd_.get(), n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;
       e.stat_errno = errno;
+    } else {
+      e.st = FileStat::of(st);
     }
     entries.push_back(std::move(e));
   }

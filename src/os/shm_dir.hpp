@@ -12,9 +12,30 @@
 
 namespace reap::os {
 
+/// The part of an lstat result that the sweep uses (half of struct stat: a sweep may
+/// hold 100,000 of these). Member names follow struct stat.
+struct FileStat {
+  dev_t st_dev = 0;
+  ino_t st_ino = 0;
+  mode_t st_mode = 0;
+  uid_t st_uid = 0;
+  gid_t st_gid = 0;
+  off_t st_size = 0;
+  struct timespec st_mtim {};
+  struct timespec st_ctim {};
+  static FileStat of(const struct stat& st) {
+    return {st.st_dev, st.st_ino,  st.st_mode, st.st_uid,
+            st.st_gid, st.st_size, st.st_mtim, st.st_ctim};
+  }
+};
+
+inline DevIno identity(const FileStat& st) {
+  return DevIno{st.st_dev, st.st_ino};
+}
+
 struct DirEntry {
   std::string name;    ///< raw bytes, as in the directory
-  struct stat st {};   ///< lstat of the entry (symlinks are not followed)
+  FileStat st;         ///< lstat of the entry (symlinks are not followed)
   int stat_errno = 0;  ///< nonzero when lstat failed (entry vanished: left out instead)
 };
 
