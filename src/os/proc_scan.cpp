@@ -158,7 +158,9 @@ struct Worker {
 
   /// A process whose /proc directory cannot be read at all. The directory's owner (the
   /// process's effective uid) is all that is known of it.
-  void record_hidden(pid_t pid, int piddir) {
+  /// `dirfd`/`name` is the /proc/PID directory (its owner is stat-able even when it
+  /// cannot be opened).
+  void record_hidden(pid_t pid, int dirfd, const char* name) {
     if (options->watch.empty()) return;  // only the sweep needs to know it exists
     ProcessInfo p;
     p.pid = pid;
@@ -166,7 +168,7 @@ struct Worker {
     p.inspected = false;
     p.uninspectable_reason = "permission denied: /proc/PID is unreadable (hidepid)";
     struct stat st;
-    if (piddir >= 0 && ::fstat(piddir, &st) == 0) p.owner_hint = st.st_uid;
+    if (::fstatat(dirfd, name, &st, 0) == 0) p.owner_hint = st.st_uid;
     processes.push_back(std::move(p));
   }
 
@@ -192,12 +194,12 @@ struct Worker {
     }
     UniqueFd piddir(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!piddir.valid()) {
-      if (errno == EACCES || errno == EPERM) record_hidden(pid, -1);
+      if (errno == EACCES || errno == EPERM) record_hidden(pid, procfd, name);
       return;  // else vanished
     }
     if (int err = util::read_file_at(piddir.get(), "stat", buf)) {
       // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read.
-      if (err == EACCES || err == EPERM) record_hidden(pid, piddir.get());
+      if (err == EACCES || err == EPERM) record_hidden(pid, piddir.get(), ".");
       return;
     }
     auto stat = parse_stat(buf);
