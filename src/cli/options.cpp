@@ -125,6 +125,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
   run->add_flag("--fail-on-leak", o.fail_on_leak,
                 "Exit 1 when CMD succeeded but left processes or segments behind");
   app.add_option("--proc", o.proc_root, "procfs mount to read (default /proc)")->group("");
+  app.add_flag("--maps-text", o.maps_text, "Read /proc/PID/maps as text, not by ioctl")->group("");
   app.add_option("--threads", o.threads, "Scan threads (default: one per core, at most 4)")
       ->group("");
 

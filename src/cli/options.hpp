@@ -28,6 +28,7 @@ struct Options {
   bool fail_on_leak = false;         ///< `reap run`: exit 1 when the command leaked anything
   std::string proc_root = "/proc";   ///< hidden, for tests
   unsigned threads = 0;              ///< scan threads; 0 = as many as cores (at most 4)
+  bool maps_text = false;            ///< hidden: parse maps text even where PROCMAP_QUERY works
 };
 
 /// Result of parsing: either options to run with, or an exit code to return at once

@@ -31,6 +31,65 @@ void put_bytes(json& j, const std::string& key, const std::string& bytes) {
   }
 }
 
+/// Appends `text` (valid UTF-8) as a JSON string literal.
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+/// One shm item as a JSON object, written directly: a sweep may report 100,000 of them.
+void append_shm_item(std::string& out, const core::ShmReportItem& s) {
+  out += "{\"name\":";
+  if (util::is_valid_utf8(s.name)) {
+    append_json_string(out, s.name);
+  } else {
+    append_json_string(out, util::to_utf8_lossy(s.name));
+    out += ",\"name_hex\":\"";
+    out += util::hex(s.name);
+    out += '"';
+  }
+  out += ",\"verdict\":";
+  append_json_string(out, json_word(core::word(s.verdict)));
+  out += ",\"reason\":";
+  append_json_string(out, s.reason);
+  out += ",\"holder_pid\":";
+  out += s.holder ? std::to_string(*s.holder) : "null";
+  out += ",\"uid\":";
+  out += std::to_string(s.uid);
+  out += ",\"size\":";
+  out += std::to_string(s.size);
+  out += '}';
+}
+
 }  // namespace
 
 void print_human(const core::Report& r, std::ostream& out) {
@@ -117,18 +176,18 @@ void print_json(const core::Report& r, std::ostream& out) {
     out << "{\"dir\":" << dump(dir["dir"]);
     if (dir.contains("dir_hex")) out << ",\"dir_hex\":" << dump(dir["dir_hex"]);
     out << ",\"items\":[";
+    std::string chunk;
     bool first = true;
     for (const auto& s : r.shm) {
-      json j;
-      put_bytes(j, "name", s.name);
-      j["verdict"] = json_word(core::word(s.verdict));
-      j["reason"] = s.reason;
-      j["holder_pid"] = s.holder ? json(*s.holder) : json(nullptr);
-      j["uid"] = s.uid;
-      j["size"] = s.size;
-      out << (first ? "" : ",") << dump(j);
+      if (!first) chunk += ',';
       first = false;
+      append_shm_item(chunk, s);
+      if (chunk.size() > 65536) {
+        out << chunk;
+        chunk.clear();
+      }
     }
+    out << chunk;
     out << "]}";
   } else {
     out << "null";

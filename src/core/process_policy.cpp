@@ -38,8 +38,10 @@ std::set<pid_t> adopters_of(const os::Snapshot& snap, uid_t uid, const std::vect
   std::set<pid_t> out(extra.begin(), extra.end());
   out.insert(1);
   for (const auto& p : snap.processes)
-    if (p.comm == "systemd" && p.pid != 1 && p.have_status && p.euid() == uid && uid != 0)
-      out.insert(p.pid);
+    if (p.comm == "systemd" && p.pid != 1 && uid != 0) {
+      const auto& d = snap.status_of(p);
+      if (d.have_status && d.euid() == uid) out.insert(p.pid);
+    }
   return out;
 }
 
@@ -84,9 +86,10 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
   } else {
     for (const auto& p : snap.processes) {
       if (!adopters.count(p.ppid) || adopters.count(p.pid) || !eligible(p)) continue;
-      if (!p.have_status || p.euid() != sel.uid) continue;
-      if (!sel.cwd || !p.cwd || !(*p.cwd == *sel.cwd)) continue;
-      if (!cmdline_matches(p.cmdline, p.comm, sel.match)) continue;
+      // Cheapest test first: cwd is one fstatat; cmdline reads the target's memory.
+      if (!sel.cwd || !snap.cwd_of(p).cwd || !(*p.cwd == *sel.cwd)) continue;
+      if (!cmdline_matches(snap.cmdline_of(p).cmdline, p.comm, sel.match)) continue;
+      if (!snap.status_of(p).have_status || p.euid() != sel.uid) continue;
       roots.push_back(&p);
     }
   }
@@ -103,6 +106,8 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
       auto k = known_start.find(p.ppid);
       bool member = k != known_start.end() && parent && parent->starttime == k->second;
       bool is_new = !rescan->seen.count({p.pid, p.starttime});
+      if (!member && is_new && adopters.count(p.ppid) && known_groups.count(p.pgrp))
+        snap.status_of(p);
       if (!member && is_new && p.have_status && p.euid() == sel.uid && adopters.count(p.ppid) &&
           known_groups.count(p.pgrp))
         member = true;
@@ -123,6 +128,8 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
 
   std::vector<ProcessPlanItem> plan;
   for (const auto& [pid, p] : members) {
+    snap.status_of(*p);
+    snap.cmdline_of(*p);  // for the report
     ProcessPlanItem item{pid, p->starttime, p->comm, p->cmdline, ProcessVerdict::Reap,
                          "",  p->pidfd};
     if (!p->have_status) {

@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
 #include <thread>
 
+#include "os/maps_query.hpp"
 #include "os/pidfd.hpp"
 #include "os/proc_parse.hpp"
 #include "util/fd.hpp"
@@ -77,6 +79,29 @@ int for_each_dirent(int fd, Fn&& fn) {
   }
 }
 
+/// Reads /proc/PID/status into `p` (uids, gids, groups, SigIgn, CapPrm).
+bool read_status_into(int piddir, ProcessInfo& p, std::string& buf) {
+  if (util::read_single_record_at(piddir, "status", buf)) return false;
+  auto status = parse_status(buf);
+  if (!status) return false;
+  p.uids = status->uids;
+  p.gids = status->gids;
+  p.groups = std::move(status->groups);
+  p.sig_ign = status->sig_ign;
+  p.cap_prm = status->cap_prm;
+  p.have_status = true;
+  return true;
+}
+
+/// What the process phase needs beyond stat: status, cmdline, cwd.
+void read_details(int piddir, ProcessInfo& p, std::string& buf) {
+  read_status_into(piddir, p, buf);
+  if (p.kernel_thread()) return;
+  util::read_file_at(piddir, "cmdline", p.cmdline);
+  struct stat st;
+  if (::fstatat(piddir, "cwd", &st, 0) == 0) p.cwd = DevIno::of(st);
+}
+
 /// Per-worker state: buffers reused across processes, and the results of its share.
 struct Worker {
   const ScanOptions* options = nullptr;
@@ -114,29 +139,41 @@ struct Worker {
 
   /// Reads fds (every distinct fd table among the threads) and maps of one process.
   /// Returns 0, or the errno that left something unread.
-  int scan_holdings(int piddir, ProcessInfo& p) {
+  int scan_holdings(int base, const char* name, ProcessInfo& p) {
     // Fd tables first, maps last: the usual way to hold a segment is open, mmap, close.
     // Read in this order, a hold that moves from an fd to a mapping mid-scan is seen in
     // one of the two; read the other way round it could slip between them.
-    UniqueFd fddir(::openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    char path[48];
+    auto at = [&](const char* leaf) {
+      std::snprintf(path, sizeof path, "%s/%s", name, leaf);
+      return path;
+    };
+    UniqueFd fddir(::openat(base, at("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fddir.valid()) return errno;
     int err = scan_fd_dir(fddir.get(), p.pid);
     if (err) return err;
-    if (p.num_threads > 1 && (err = scan_thread_fd_tables(piddir, p))) return err;
+    if (p.num_threads > 1 && (err = scan_thread_fd_tables(base, at("task"), p))) return err;
 
-    if ((err = util::read_file_at(piddir, "maps", buf))) return err;
-    for_each_maps_file(buf, [&](const MapsFileRef& ref) {
+    UniqueFd maps(::openat(base, at("maps"), O_RDONLY | O_CLOEXEC));
+    if (!maps.valid()) return errno;
+    auto on_mapping = [&](const MapsFileRef& ref) {
       if (watch_devs.count(ref.dev)) record(DevIno{ref.dev, ref.ino}, p.pid, HoldKind::Mmap);
-    });
+    };
+    if (options->maps_query) {
+      err = query_file_mappings(maps.get(), on_mapping);
+      if (err != ENOTTY && err != EINVAL) return err;
+    }
+    if ((err = util::read_fd(maps.get(), buf))) return err;
+    for_each_maps_file(buf, on_mapping);
     return 0;
   }
 
   /// Reads the fd tables of the threads that do not share the leader's.
-  int scan_thread_fd_tables(int piddir, const ProcessInfo& p) {
+  int scan_thread_fd_tables(int base, const char* task_path, const ProcessInfo& p) {
     // A thread may have unshared its fd table (unshare(CLONE_FILES)): /proc/PID/fd shows
     // only the leader's. kcmp(KCMP_FILES) tells whether a task shares the leader's table;
     // where kcmp is unavailable, every task's table is read.
-    UniqueFd taskdir(::openat(piddir, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd taskdir(::openat(base, task_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!taskdir.valid()) return errno;
     int failure = 0;
     int err = for_each_dirent(taskdir.get(), [&](const char* name, unsigned char) {
@@ -172,34 +209,80 @@ struct Worker {
     processes.push_back(std::move(p));
   }
 
-  bool read_status(int piddir, ProcessInfo& p) {
-    if (util::read_file_at(piddir, "status", buf)) return false;
-    auto status = parse_status(buf);
-    if (!status) return false;
-    p.uids = status->uids;
-    p.gids = status->gids;
-    p.groups = std::move(status->groups);
-    p.sig_ign = status->sig_ign;
-    p.cap_prm = status->cap_prm;
-    p.have_status = true;
-    return true;
+  bool read_status(int piddir, ProcessInfo& p) { return read_status_into(piddir, p, buf); }
+
+  /// Fills `p` from a parsed stat.
+  static void take_stat(ProcessInfo& p, StatFields&& st) {
+    p.ppid = st.ppid;
+    p.pgrp = st.pgrp;
+    p.session = st.session;
+    p.state = st.state;
+    p.flags = st.flags;
+    p.num_threads = st.num_threads;
+    p.starttime = st.starttime;
+    p.comm = std::move(st.comm);
+  }
+
+  /// Holdings could not be read (err): exited meanwhile (nothing to record), a kernel
+  /// thread or zombie (holds nothing), or a process reap cannot inspect.
+  void classify_unreadable(int err, int piddir, ProcessInfo& p) {
+    if (gone(err)) return;
+    if (util::read_single_record_at(piddir, "stat", buf)) return;  // exited meanwhile
+    auto again = parse_stat(buf);
+    if (!again || again->pid != p.pid) return;
+    take_stat(p, std::move(*again));
+    if (!p.holds_nothing()) {
+      p.inspected = false;
+      if (!p.have_status) read_status(piddir, p);
+      p.uninspectable_reason = describe_denial(err, p, self);
+    }
+    processes.push_back(std::move(p));
+  }
+
+  /// The sweep alone (no process phase): per process only what the holder index needs,
+  /// by paths relative to /proc (no directory fd to open and close per process).
+  void scan_holdings_only(int procfd, pid_t pid, const char* name) {
+    char path[48];
+    auto at = [&](const char* leaf) {
+      std::snprintf(path, sizeof path, "%s/%s", name, leaf);
+      return path;
+    };
+    ProcessInfo p;
+    p.pid = pid;
+    if (int err = util::read_single_record_at(procfd, at("stat"), buf)) {
+      if (err == EACCES || err == EPERM) record_hidden(pid, procfd, name);
+      return;
+    }
+    auto stat = parse_stat(buf);
+    if (!stat || stat->pid != pid) return;
+    take_stat(p, std::move(*stat));
+    if (p.holds_nothing()) return;  // kernel thread or zombie: not needed in the table
+    UniqueFd piddir_for_errors;
+    if (int err = scan_holdings(procfd, name, p)) {
+      piddir_for_errors.reset(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (piddir_for_errors.valid()) classify_unreadable(err, piddir_for_errors.get(), p);
+      return;
+    }
+    processes.push_back(std::move(p));
   }
 
   void scan_pid(int procfd, pid_t pid, const char* name) {
+    if (!options->process_details) return scan_holdings_only(procfd, pid, name);
     std::shared_ptr<UniqueFd> pin;
     if (options->pin) {
       int fd = pidfd_open(pid);
       if (fd < 0 && errno == ESRCH) return;               // vanished
       if (fd >= 0) pin = std::make_shared<UniqueFd>(fd);  // else (EMFILE...) unpinned
     }
-    UniqueFd piddir(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!piddir.valid()) {
+    auto piddir =
+        std::make_shared<UniqueFd>(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!piddir->valid()) {
       if (errno == EACCES || errno == EPERM) record_hidden(pid, procfd, name);
       return;  // else vanished
     }
-    if (int err = util::read_file_at(piddir.get(), "stat", buf)) {
+    if (int err = util::read_single_record_at(piddir->get(), "stat", buf)) {
       // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read.
-      if (err == EACCES || err == EPERM) record_hidden(pid, piddir.get(), ".");
+      if (err == EACCES || err == EPERM) record_hidden(pid, piddir->get(), ".");
       return;
     }
     auto stat = parse_stat(buf);
@@ -207,41 +290,19 @@ struct Worker {
     ProcessInfo p;
     p.pid = pid;
     p.pidfd = std::move(pin);
-    p.ppid = stat->ppid;
-    p.pgrp = stat->pgrp;
-    p.session = stat->session;
-    p.state = stat->state;
-    p.flags = stat->flags;
-    p.num_threads = stat->num_threads;
-    p.starttime = stat->starttime;
-    p.comm = std::move(stat->comm);
+    take_stat(p, std::move(*stat));
 
-    if (options->process_details) {
-      if (!read_status(piddir.get(), p) && ::faccessat(piddir.get(), "stat", F_OK, 0) != 0)
-        return;  // vanished
-      if (!p.kernel_thread()) {
-        util::read_file_at(piddir.get(), "cmdline", p.cmdline);
-        struct stat st;
-        if (::fstatat(piddir.get(), "cwd", &st, 0) == 0) p.cwd = DevIno::of(st);
-      }
+    if (options->defer_details) {
+      p.status_read = p.cmdline_read = p.cwd_read = false;
+      p.dir = piddir;  // Snapshot::status_of & co. read through it, if the policy asks
+    } else {
+      read_details(piddir->get(), p, buf);
     }
 
     if (!options->watch.empty() && !p.holds_nothing()) {
-      int err = scan_holdings(piddir.get(), p);
-      if (err) {
-        // Distinguish "exited meanwhile" from "cannot look": stat stays readable to all.
-        if (gone(err) || ::faccessat(piddir.get(), "stat", F_OK, 0) != 0) return;
-        if (util::read_file_at(piddir.get(), "stat", buf) == 0) {
-          auto again = parse_stat(buf);
-          if (again && (again->state == 'Z' || again->state == 'X')) {
-            p.state = again->state;
-            processes.push_back(std::move(p));
-            return;  // became a zombie: holds nothing
-          }
-        }
-        p.inspected = false;
-        if (!p.have_status) read_status(piddir.get(), p);
-        p.uninspectable_reason = describe_denial(err, p, self);
+      if (int err = scan_holdings(piddir->get(), ".", p)) {
+        classify_unreadable(err, piddir->get(), p);
+        return;
       }
     }
     processes.push_back(std::move(p));
@@ -252,6 +313,36 @@ struct Worker {
 
 bool ProcessInfo::kernel_thread() const {
   return (flags & kPfKthread) != 0 || pid == 2 || ppid == 2;
+}
+
+// The snapshot owns its processes; the lazily read fields are filled in place, once.
+const ProcessInfo& Snapshot::status_of(const ProcessInfo& p) const {
+  if (!p.status_read && p.dir && p.dir->valid()) {
+    std::string buf;
+    auto& m = const_cast<ProcessInfo&>(p);
+    m.status_read = true;
+    read_status_into(p.dir->get(), m, buf);
+  }
+  return p;
+}
+
+const ProcessInfo& Snapshot::cmdline_of(const ProcessInfo& p) const {
+  if (!p.cmdline_read && p.dir && p.dir->valid()) {
+    auto& m = const_cast<ProcessInfo&>(p);
+    m.cmdline_read = true;
+    if (!p.kernel_thread()) util::read_file_at(p.dir->get(), "cmdline", m.cmdline);
+  }
+  return p;
+}
+
+const ProcessInfo& Snapshot::cwd_of(const ProcessInfo& p) const {
+  if (!p.cwd_read && p.dir && p.dir->valid()) {
+    auto& m = const_cast<ProcessInfo&>(p);
+    m.cwd_read = true;
+    struct stat st;
+    if (!p.kernel_thread() && ::fstatat(p.dir->get(), "cwd", &st, 0) == 0) m.cwd = DevIno::of(st);
+  }
+  return p;
 }
 
 const ProcessInfo* Snapshot::find(pid_t pid) const {

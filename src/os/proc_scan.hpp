@@ -54,6 +54,14 @@ struct ProcessInfo {
   /// fields these are, or one that has exited since (pid reuse in between): never another.
   std::shared_ptr<util::UniqueFd> pidfd;
 
+  /// With ScanOptions::defer_details, status, cmdline and cwd are read only when asked for
+  /// (Snapshot::status_of, cmdline_of, cwd_of), through `dir`, the /proc/PID directory fd
+  /// kept open, so a reused pid cannot answer for the scanned process.
+  bool status_read = true;
+  bool cmdline_read = true;
+  bool cwd_read = true;
+  std::shared_ptr<util::UniqueFd> dir;
+
   bool kernel_thread() const;
   bool zombie() const { return state == 'Z' || state == 'X'; }
   /// Kernel threads and exited single-threaded processes have no files. (A zombie thread
@@ -71,13 +79,21 @@ struct Holding {
 
 struct ScanOptions {
   std::string proc_root = "/proc";
-  /// Read status (all processes), cmdline and cwd: needed by the process phase.
+  /// Read status, cmdline and cwd: needed by the process phase. Without it (the sweep
+  /// alone) only what the holder index needs is read, and kernel threads and zombies are
+  /// left out of the table.
   bool process_details = true;
+  /// With process_details: read them only when Snapshot::with_details asks, through the
+  /// /proc/PID directory fd kept open (so a reused pid cannot answer for the scanned one).
+  bool defer_details = false;
   /// When non-empty: read every fd table and mapping and record who holds these identities.
   std::unordered_set<DevIno, DevInoHash> watch;
   /// Open a pidfd for every process before reading its stat (ProcessInfo::pidfd), so a
   /// later signal reaches exactly the scanned process or none (the process phase sets it).
   bool pin = false;
+  /// Read mappings with the PROCMAP_QUERY ioctl where the kernel has it (6.11+), else (or
+  /// when false) parse the text of /proc/PID/maps.
+  bool maps_query = true;
   /// Worker threads for the per-process reads (1 = scan in the calling thread).
   unsigned threads = 1;
 };
@@ -94,6 +110,11 @@ class Snapshot {
   unsigned long long taken_at_ticks = 0;  ///< boot-relative time of the scan, clock ticks
 
   const ProcessInfo* find(pid_t pid) const;
+  /// `p` (an element of `processes`) with the deferred part read, once. The cheap parts
+  /// can then be checked before the dear ones (cmdline needs the target's memory).
+  const ProcessInfo& status_of(const ProcessInfo& p) const;
+  const ProcessInfo& cmdline_of(const ProcessInfo& p) const;
+  const ProcessInfo& cwd_of(const ProcessInfo& p) const;
   /// Holdings of `id`, or nullptr when nothing in the snapshot holds it.
   const std::vector<Holding>* holders_of(const DevIno& id) const;
   std::vector<const ProcessInfo*> uninspectable() const;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 
 #include "os/pidfd.hpp"
 #include "os/proc_parse.hpp"
@@ -89,10 +90,10 @@ std::vector<TargetOutcome> escalate(const std::vector<SignalTarget>& targets,
   live.reserve(targets.size());
 
   // 1. Pin each target with a pidfd: the one the scan opened before it read the target's
-  //    stat (then the pidfd names the very process whose start time the scan saw, or one
-  //    that is already dead), else one opened now. Then confirm the pid still names a
-  //    process with the scanned start time; if it does not, the scanned process is gone.
-  //    From here on signals go through the pidfd and can reach no other process.
+  //    stat (it names the very process whose start time the scan saw, or one that is
+  //    already dead: nothing to check), else one opened now, which is confirmed by reading
+  //    the start time again. From here on signals go through the pidfd and can reach no
+  //    other process.
   for (std::size_t i = 0; i < targets.size(); ++i) {
     out[i].target = targets[i];
     int fd = targets[i].pidfd && targets[i].pidfd->valid()
@@ -104,7 +105,9 @@ std::vector<TargetOutcome> escalate(const std::vector<SignalTarget>& targets,
       continue;
     }
     util::UniqueFd pidfd(fd);
-    auto start = read_starttime(options.proc_root, targets[i].pid);
+    bool pinned = targets[i].pidfd && targets[i].pidfd->valid();
+    auto start = pinned ? std::optional<unsigned long long>(targets[i].starttime)
+                        : read_starttime(options.proc_root, targets[i].pid);
     if (!start || *start != targets[i].starttime) {
       out[i].result = TargetResult::Gone;
       out[i].identity_changed = start.has_value();

@@ -41,3 +41,29 @@ int read_file_at(int dirfd, const char* name, std::string& out) {
 }
 
 }  // namespace reap::util
+
+namespace reap::util {
+
+int read_single_record_at(int dirfd, const char* name, std::string& out) {
+  out.clear();
+  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return errno;
+  UniqueFd guard(fd);
+  if (out.capacity() < 16384) out.reserve(16384);
+  for (;;) {
+    std::size_t used = out.size();
+    if (out.capacity() - used < 4096) out.reserve(out.capacity() * 2);
+    std::size_t room = out.capacity() - used;
+    out.resize(out.capacity());
+    ssize_t n = ::read(fd, out.data() + used, room);
+    if (n < 0) {
+      out.resize(used);
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    out.resize(used + static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < room) return 0;
+  }
+}
+
+}  // namespace reap::util

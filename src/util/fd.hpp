@@ -37,4 +37,11 @@ int read_file_at(int dirfd, const char* name, std::string& out);
 /// Same for an already open fd, read from its current offset to EOF.
 int read_fd(int fd, std::string& out);
 
+/// Like read_file_at, for /proc files that the kernel renders as one seq_file record
+/// (single_open: PID/stat, PID/status, PID/comm): the whole record is made before the first
+/// read returns, so a read that does not fill the buffer is the end, and the read that
+/// would return 0 is saved. Not for multi-record files such as maps, whose reads stop at
+/// each page of records.
+int read_single_record_at(int dirfd, const char* name, std::string& out);
+
 }  // namespace reap::util

@@ -73,6 +73,18 @@ TEST_F(ShmSweep, HeldOnlyByMmapIsKept) {
   EXPECT_FALSE(exists_nofollow(seg("free")));
 }
 
+// The same through the text of /proc/PID/maps, the path taken on kernels without the
+// PROCMAP_QUERY ioctl (before 6.11).
+TEST_F(ShmSweep, HeldOnlyByMmapIsKeptWhenMapsIsReadAsText) {
+  make("mapped");
+  make("free");
+  pid_t h = spawn_holder({"mmap:" + seg("mapped")});
+  RunResult r = sweep({"--maps-text"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(has_line(r.out, "shm mapped: kept: mapped by " + holder_ref(h))) << r.out;
+  EXPECT_TRUE(has_line(r.out, "shm free: unlinked")) << r.out;
+}
+
 TEST_F(ShmSweep, HeldThroughHardLinkInAnotherDirIsKept) {
   make("by_link_fd");
   make("by_link_map");

@@ -1,0 +1,22 @@
+// The file-backed mappings of a process through the PROCMAP_QUERY ioctl on /proc/PID/maps
+// (Linux 6.11+): binary answers, no text to render or parse, no path to resolve.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+
+#include "os/proc_parse.hpp"
+
+namespace reap::os {
+
+/// Calls `fn` for each file-backed mapping of the process whose /proc/PID/maps is open as
+/// `maps_fd`, skipping repeats of the previous identity (as for_each_maps_file does).
+/// Returns 0 when done; ENOTTY or EINVAL when the kernel has no PROCMAP_QUERY (the caller
+/// reads the text instead; later calls then fail fast); another errno on failure.
+int query_file_mappings(int maps_fd, const std::function<void(const MapsFileRef&)>& fn);
+
+/// Whether query_file_mappings has found the ioctl missing on this kernel.
+bool procmap_query_unsupported();
+
+}  // namespace reap::os
