@@ -23,6 +23,7 @@
 #include "os/proc_scan.hpp"
 #include "os/shm_dir.hpp"
 #include "os/signaller.hpp"
+#include "util/parallel.hpp"
 
 namespace reap::cli {
 namespace {
@@ -165,7 +166,7 @@ core::Report execute(const Options& o, const RunScope* scope) {
   const os::ShmDir& dir = scope && scope->dir ? *scope->dir : own_dir;
   std::vector<os::DirEntry> entries;
   auto list_entries = [&] {
-    entries = dir.list();
+    entries = dir.list(scan_threads(o, true));
     if (scope)  // `reap run`: only what appeared during the run is its leak
       std::erase_if(entries, [&](const os::DirEntry& e) {
         return scope->preexisting.count(os::identity(e.st)) > 0;
@@ -244,12 +245,16 @@ core::Report execute(const Options& o, const RunScope* scope) {
     auto plan = core::plan_shm(entries, snap, policy);
     std::vector<os::DirEntry>().swap(entries);
     report.shm.reserve(plan.size());
-    for (auto& item : plan) {
-      std::optional<os::UnlinkOutcome> outcome;
-      if (!o.dry_run && item.verdict == core::ShmVerdict::Unlink)
-        outcome = dir.unlink_if_same(item.name, item.id);
-      report.shm.push_back(core::describe_shm(std::move(item), o.dry_run, outcome));
-    }
+    // Act: each re-check and unlink is independent of the others. (Unlinks in one
+    // directory serialise on its lock in the kernel; the re-checks overlap with them.)
+    std::vector<std::optional<os::UnlinkOutcome>> outcomes(plan.size());
+    if (!o.dry_run)
+      util::parallel_for(plan.size(), scan_threads(o, true), [&](std::size_t i) {
+        if (plan[i].verdict == core::ShmVerdict::Unlink)
+          outcomes[i] = dir.unlink_if_same(plan[i].name, plan[i].id);
+      });
+    for (std::size_t i = 0; i < plan.size(); ++i)
+      report.shm.push_back(core::describe_shm(std::move(plan[i]), o.dry_run, outcomes[i]));
     std::vector<core::ShmPlanItem>().swap(plan);
     std::set<pid_t> blocker_pids;
     for (const auto* p : blockers) blocker_pids.insert(p->pid);

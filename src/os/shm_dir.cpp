@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "util/escape.hpp"
+#include "util/parallel.hpp"
 
 namespace reap::os {
 
@@ -49,7 +50,7 @@ bool ShmDir::open(const std::string& path, std::string& error) {
   return true;
 }
 
-std::vector<DirEntry> ShmDir::list() const {
+std::vector<DirEntry> ShmDir::list(unsigned threads) const {
   std::vector<DirEntry> entries;
   // A dup'ed fd for fdopendir: closedir closes it, and our own fd keeps its offset at 0.
   int dupfd = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
@@ -63,18 +64,19 @@ std::vector<DirEntry> ShmDir::list() const {
   while (struct dirent* d = ::readdir(dir)) {
     const char* n = d->d_name;
     if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-    DirEntry e;
-    e.name = n;
-    struct stat st;
-    if (::fstatat(fd_.get(), n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;
-      e.stat_errno = errno;
-    } else {
-      e.st = FileStat::of(st);
-    }
-    entries.push_back(std::move(e));
+    entries.emplace_back().name = n;
   }
   ::closedir(dir);
+  // The lstat of each entry is independent: spread it over the threads.
+  util::parallel_for(entries.size(), threads, [&](std::size_t i) {
+    struct stat st;
+    if (::fstatat(fd_.get(), entries[i].name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      entries[i].stat_errno = errno;
+    } else {
+      entries[i].st = FileStat::of(st);
+    }
+  });
+  std::erase_if(entries, [](const DirEntry& e) { return e.stat_errno == ENOENT; });
   std::sort(entries.begin(), entries.end(),
             [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   return entries;

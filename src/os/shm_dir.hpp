@@ -60,8 +60,9 @@ class ShmDir {
 
   /// Every entry except "." and "..", each lstat'ed relative to the directory fd, sorted
   /// by name (bytewise).
-  /// Entries that vanish between listing and lstat are left out.
-  std::vector<DirEntry> list() const;
+  /// Entries that vanish between listing and lstat are left out. `threads`: lstat calls
+  /// may run on that many threads.
+  std::vector<DirEntry> list(unsigned threads = 1) const;
 
   /// Unlinks `name` only if it is still a regular file with identity `expected`
   /// (fstatat AT_SYMLINK_NOFOLLOW just before unlinkat). ENOENT counts as done.
