@@ -37,6 +37,18 @@ class ShmSweep : public ReapTest {
     args.insert(args.end(), extra.begin(), extra.end());
     return run_reap(args);
   }
+  // A segment held only by a mapping (the holder closed its fd) is kept; a free one goes.
+  void expect_mapping_keeps_segment(std::vector<std::string> extra) {
+    make("mapped");
+    make("free");
+    pid_t h = spawn_holder({"mmap:" + seg("mapped")});
+    RunResult r = sweep(std::move(extra));
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_TRUE(has_line(r.out, "shm mapped: kept: mapped by " + holder_ref(h))) << r.out;
+    EXPECT_TRUE(has_line(r.out, "shm free: unlinked")) << r.out;
+    EXPECT_TRUE(exists_nofollow(seg("mapped")));
+    EXPECT_FALSE(exists_nofollow(seg("free")));
+  }
   static std::string holder_ref(pid_t pid) {
     return "pid " + std::to_string(pid) + " (reap-holder)";
   }
@@ -60,29 +72,12 @@ TEST_F(ShmSweep, UnheldSegmentIsUnlinkedAndHeldByFdIsKept) {
   EXPECT_TRUE(running(h));
 }
 
-TEST_F(ShmSweep, HeldOnlyByMmapIsKept) {
-  make("mapped");
-  make("free");
-  pid_t h = spawn_holder({"mmap:" + seg("mapped")});
-  // The holder closed its fd: only the mapping refers to the file.
-  RunResult r = sweep();
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(has_line(r.out, "shm mapped: kept: mapped by " + holder_ref(h))) << r.out;
-  EXPECT_TRUE(has_line(r.out, "shm free: unlinked")) << r.out;
-  EXPECT_TRUE(exists_nofollow(seg("mapped")));
-  EXPECT_FALSE(exists_nofollow(seg("free")));
-}
+TEST_F(ShmSweep, HeldOnlyByMmapIsKept) { expect_mapping_keeps_segment({}); }
 
 // The same through the text of /proc/PID/maps, the path taken on kernels without the
 // PROCMAP_QUERY ioctl (before 6.11).
 TEST_F(ShmSweep, HeldOnlyByMmapIsKeptWhenMapsIsReadAsText) {
-  make("mapped");
-  make("free");
-  pid_t h = spawn_holder({"mmap:" + seg("mapped")});
-  RunResult r = sweep({"--maps-text"});
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(has_line(r.out, "shm mapped: kept: mapped by " + holder_ref(h))) << r.out;
-  EXPECT_TRUE(has_line(r.out, "shm free: unlinked")) << r.out;
+  expect_mapping_keeps_segment({"--maps-text"});
 }
 
 TEST_F(ShmSweep, HeldThroughHardLinkInAnotherDirIsKept) {
