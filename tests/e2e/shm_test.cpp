@@ -72,7 +72,9 @@ TEST_F(ShmSweep, UnheldSegmentIsUnlinkedAndHeldByFdIsKept) {
   EXPECT_TRUE(running(h));
 }
 
-TEST_F(ShmSweep, HeldOnlyByMmapIsKept) { expect_mapping_keeps_segment({}); }
+TEST_F(ShmSweep, HeldOnlyByMmapIsKept) {
+  expect_mapping_keeps_segment({});
+}
 
 // The same through the text of /proc/PID/maps, the path taken on kernels without the
 // PROCMAP_QUERY ioctl (before 6.11).
