@@ -263,6 +263,45 @@ TEST_F(ProcessPhase, UidSelectsWhoseProcessesAndSegments) {
   EXPECT_FALSE(exists_nofollow(dir + "/leak"));
 }
 
+// One run, both phases: a leaked process holds a segment by mapping; once the process phase
+// has killed it, the sweep (which reads /proc again after acting) removes the segment. The
+// dry run already says so, since the holder is about to be reaped.
+TEST_F(ProcessPhase, SegmentOfAReapedHolderIsSweptInTheSameRun) {
+  std::string dir = shm_dir();
+  make_file(dir, "held", 65534, 65534);
+  make_file(dir, "other", 65534, 65534);
+  // sh is the parent (it outlives the holder, then sleeps); its background job, the holder
+  // (uid 65534 once it holds the segment), ignores SIGINT, as sh makes it.
+  Spawned& parent = spawn({"sh", "-c",
+                           holder_bin() + " --ready-fd 3 --drop 65534:65534 mmap:" + dir +
+                               "/held & wait; exec sleep 30"},
+                          1);
+  ASSERT_EQ(parent.nodes.size(), 1u);
+  pid_t holder = parent.nodes[0];
+  pid_t other = spawn_holder({"fd:" + dir + "/other"});  // not below the parent: stays
+  const std::string holder_line = "process " + std::to_string(holder) + " (reap-holder): ";
+  const std::string other_kept =
+      "shm other: kept: open by pid " + std::to_string(other) + " (reap-holder)";
+
+  RunResult dry = reap_parent(parent.pid, {"-n", "--shm", "--shm-dir", dir, "--uid", "65534"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_TRUE(has_line(dry.out, holder_line + "would kill: ignores SIGINT, SIGKILL at once"))
+      << dry.out;
+  EXPECT_TRUE(has_line(dry.out, "shm held: would unlink")) << dry.out;
+  EXPECT_TRUE(has_line(dry.out, other_kept)) << dry.out;
+  EXPECT_TRUE(running(holder));
+
+  RunResult r = reap_parent(parent.pid, {"-g", "1", "--shm", "--shm-dir", dir, "--uid", "65534"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;  // SIGKILL was needed
+  EXPECT_TRUE(has_line(r.out, holder_line + "killed: ignores SIGINT, sent SIGKILL")) << r.out;
+  EXPECT_TRUE(has_line(r.out, "shm held: unlinked")) << r.out;
+  EXPECT_TRUE(has_line(r.out, other_kept)) << r.out;
+  EXPECT_FALSE(exists_nofollow(dir + "/held"));
+  EXPECT_TRUE(exists_nofollow(dir + "/other"));
+  EXPECT_TRUE(running(other));
+  EXPECT_TRUE(running(parent.pid)) << "the --parent process itself was signalled";
+}
+
 TEST_F(ProcessPhase, DryRunSignalsNothing) {
   std::string dir = shm_dir();
   make_file(dir, "leak", 65534, 65534);
