@@ -209,6 +209,18 @@ struct Worker {
     processes.push_back(std::move(p));
   }
 
+  /// A process that could not be read for another reason than exiting (EMFILE, ENOMEM...):
+  /// nothing is known of it, so for the sweep it could hold anything.
+  void record_unknown(pid_t pid, int err) {
+    if (options->watch.empty()) return;
+    ProcessInfo p;
+    p.pid = pid;
+    p.comm = "?";
+    p.inspected = false;
+    p.uninspectable_reason = std::string("could not be read: ") + std::strerror(err);
+    processes.push_back(std::move(p));
+  }
+
   bool read_status(int piddir, ProcessInfo& p) { return read_status_into(piddir, p, buf); }
 
   /// Fills `p` from a parsed stat.
@@ -227,16 +239,27 @@ struct Worker {
   /// thread or zombie (holds nothing), or a process reap cannot inspect.
   void classify_unreadable(int err, int piddir, ProcessInfo& p) {
     if (gone(err)) return;
-    if (util::read_single_record_at(piddir, "stat", buf)) return;  // exited meanwhile
+    if (int e = piddir < 0 ? errno : util::read_single_record_at(piddir, "stat", buf)) {
+      if (gone(e)) return;  // exited meanwhile
+      // Neither gone nor readable (EMFILE, ENOMEM, ...): it may hold anything. Fail closed.
+      mark_uninspectable(p, e);
+      processes.push_back(std::move(p));
+      return;
+    }
     auto again = parse_stat(buf);
     if (!again || again->pid != p.pid) return;
     take_stat(p, std::move(*again));
     if (!p.holds_nothing()) {
-      p.inspected = false;
       if (!p.have_status) read_status(piddir, p);
-      p.uninspectable_reason = describe_denial(err, p, self);
+      mark_uninspectable(p, err);
     }
     processes.push_back(std::move(p));
+  }
+
+  void mark_uninspectable(ProcessInfo& p, int err) {
+    p.inspected = false;
+    p.uninspectable_reason = describe_denial(err, p, self);
+    if (p.uninspectable_reason.empty()) p.uninspectable_reason = std::strerror(err);
   }
 
   /// The sweep alone (no process phase): per process only what the holder index needs,
@@ -250,17 +273,23 @@ struct Worker {
     ProcessInfo p;
     p.pid = pid;
     if (int err = util::read_single_record_at(procfd, at("stat"), buf)) {
-      if (err == EACCES || err == EPERM) record_hidden(pid, procfd, name);
+      if (err == EACCES || err == EPERM)
+        record_hidden(pid, procfd, name);
+      else if (!gone(err))
+        record_unknown(pid, err);
       return;
     }
     auto stat = parse_stat(buf);
     if (!stat || stat->pid != pid) return;
     take_stat(p, std::move(*stat));
     if (p.holds_nothing()) return;  // kernel thread or zombie: not needed in the table
-    UniqueFd piddir_for_errors;
     if (int err = scan_holdings(procfd, name, p)) {
-      piddir_for_errors.reset(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (piddir_for_errors.valid()) classify_unreadable(err, piddir_for_errors.get(), p);
+      UniqueFd piddir(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!piddir.valid() && !gone(errno)) {  // cannot even look again: fail closed
+        if (!gone(err)) mark_uninspectable(p, err), processes.push_back(std::move(p));
+        return;
+      }
+      if (piddir.valid()) classify_unreadable(err, piddir.get(), p);
       return;
     }
     processes.push_back(std::move(p));
@@ -277,12 +306,18 @@ struct Worker {
     auto piddir =
         std::make_shared<UniqueFd>(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!piddir->valid()) {
-      if (errno == EACCES || errno == EPERM) record_hidden(pid, procfd, name);
+      if (errno == EACCES || errno == EPERM)
+        record_hidden(pid, procfd, name);
+      else if (!gone(errno))
+        record_unknown(pid, errno);
       return;  // else vanished
     }
     if (int err = util::read_single_record_at(piddir->get(), "stat", buf)) {
       // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read.
-      if (err == EACCES || err == EPERM) record_hidden(pid, piddir->get(), ".");
+      if (err == EACCES || err == EPERM)
+        record_hidden(pid, piddir->get(), ".");
+      else if (!gone(err))
+        record_unknown(pid, err);
       return;
     }
     auto stat = parse_stat(buf);

@@ -414,3 +414,25 @@ TEST_F(ShmSweep, RootOwnedSegmentKeptBecausePid1IsUninspectable) {
 
 }  // namespace
 }  // namespace reap_e2e
+
+namespace reap_e2e {
+namespace {
+
+// When reap runs out of file descriptors mid-scan, the processes it could not read might
+// hold anything: every segment stays (fail closed), none is reported as unheld.
+TEST_F(ShmSweep, OutOfFileDescriptorsFailsClosed) {
+  make("mapped");
+  make("free");
+  spawn_holder({"mmap:" + seg("mapped")});
+  RunResult r = run_command(
+      {"prlimit", "--nofile=6:6", reap_bin(), "--shm-only", "--shm-dir", dir_, "--uid", "65534"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has_line_like(r.out, "shm free: kept: unverifiable: ", "Too many open files)"))
+      << r.out;
+  EXPECT_TRUE(has_line_like(r.out, "shm mapped: kept: ")) << r.out;
+  EXPECT_TRUE(exists_nofollow(seg("mapped")));
+  EXPECT_TRUE(exists_nofollow(seg("free")));
+}
+
+}  // namespace
+}  // namespace reap_e2e
