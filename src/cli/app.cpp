@@ -195,6 +195,11 @@ core::Report execute(const Options& o, const RunScope* scope) {
   g_phases.mark("list");
   os::Snapshot snap = os::scan_proc(scan);
   g_phases.mark("scan");
+  if (snap.unreadable)
+    std::cerr << fmt::format(
+        "reap: warning: {} processes could not be read ({}); the process phase cannot see "
+        "them and the sweep keeps every segment they could hold; raise the limit (ulimit -n)\n",
+        snap.unreadable, snap.unreadable_reason);
 
   // Classify and plan the process phase; refusals come before anything is acted on.
   std::vector<core::ProcessPlanItem> process_plan;

@@ -106,6 +106,8 @@ void read_details(int piddir, ProcessInfo& p, std::string& buf) {
 struct Worker {
   const ScanOptions* options = nullptr;
   SelfCreds self;
+  std::size_t unreadable = 0;
+  int last_unreadable_errno = 0;
   std::unordered_set<dev_t> watch_devs;
   std::string buf;
   std::vector<ProcessInfo> processes;
@@ -212,6 +214,8 @@ struct Worker {
   /// A process that could not be read for another reason than exiting (EMFILE, ENOMEM...):
   /// nothing is known of it, so for the sweep it could hold anything.
   void record_unknown(pid_t pid, int err) {
+    ++unreadable;
+    last_unreadable_errno = err;
     if (options->watch.empty()) return;
     ProcessInfo p;
     p.pid = pid;
@@ -257,6 +261,10 @@ struct Worker {
   }
 
   void mark_uninspectable(ProcessInfo& p, int err) {
+    if (err != EACCES && err != EPERM) {
+      ++unreadable;
+      last_unreadable_errno = err;
+    }
     p.inspected = false;
     p.uninspectable_reason = describe_denial(err, p, self);
     if (p.uninspectable_reason.empty()) p.uninspectable_reason = std::strerror(err);
@@ -464,6 +472,8 @@ Snapshot scan_proc(const ScanOptions& options) {
   }
 
   for (auto& w : workers) {
+    snap.unreadable += w.unreadable;
+    if (w.unreadable) snap.unreadable_reason = std::strerror(w.last_unreadable_errno);
     std::move(w.processes.begin(), w.processes.end(), std::back_inserter(snap.processes));
     for (auto& [id, list] : w.holders) {
       auto& dst = snap.holders[id];

@@ -108,6 +108,10 @@ class Snapshot {
   std::vector<ProcessInfo> processes;  ///< sorted by pid
   std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
   unsigned long long taken_at_ticks = 0;  ///< boot-relative time of the scan, clock ticks
+  /// Processes that could be listed but not read, for another reason than having exited
+  /// (EMFILE...), and the reason of one of them. The process phase cannot see them at all.
+  std::size_t unreadable = 0;
+  std::string unreadable_reason;
 
   const ProcessInfo* find(pid_t pid) const;
   /// `p` (an element of `processes`) with the deferred part read, once. The cheap parts

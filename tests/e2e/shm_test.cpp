@@ -430,6 +430,7 @@ TEST_F(ShmSweep, OutOfFileDescriptorsFailsClosed) {
   EXPECT_TRUE(has_line_like(r.out, "shm free: kept: unverifiable: ", "Too many open files)"))
       << r.out;
   EXPECT_TRUE(has_line_like(r.out, "shm mapped: kept: ")) << r.out;
+  EXPECT_TRUE(has_line_like(r.err, "reap: warning: ", "raise the limit (ulimit -n)")) << r.err;
   EXPECT_TRUE(exists_nofollow(seg("mapped")));
   EXPECT_TRUE(exists_nofollow(seg("free")));
 }
