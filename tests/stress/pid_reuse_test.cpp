@@ -14,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "os/proc_scan.hpp"
 #include "os/signaller.hpp"
@@ -49,63 +50,91 @@ bool set_last_pid(pid_t pid) {
   return !f.fail();
 }
 
-TEST(PidReuse, EscalateLeavesTheNewOwnerOfAReusedPidAlone) {
-  if (rerun_in_pid_namespace()) return;
-  ChildGuard guard;
-  int ready[2], rec[2];
-  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
-  ASSERT_EQ(::pipe2(rec, O_CLOEXEC | O_NONBLOCK), 0);
-
-  // 1. The target, seen by a snapshot.
-  pid_t target = ::fork();
-  ASSERT_GE(target, 0);
-  if (target == 0) {
-    for (;;) ::pause();
+class PidReuse : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::pipe2(ready_, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(rec_, O_CLOEXEC | O_NONBLOCK), 0);
   }
-  reap::os::ScanOptions scan;
-  auto snap = reap::os::scan_proc(scan);
-  const auto* seen = snap.find(target);
-  ASSERT_NE(seen, nullptr);
-  reap::os::SignalTarget stale{target, seen->starttime, false, nullptr};
+  void TearDown() override {
+    for (int fd : {ready_[0], ready_[1], rec_[0], rec_[1]}) ::close(fd);
+  }
 
-  // 2. It dies and is collected; a new process gets the same pid. Start times have clock-tick
-  //    resolution, so let a few ticks pass first (see the same-tick note below).
-  ::kill(target, SIGKILL);
-  ASSERT_EQ(::waitpid(target, nullptr, 0), target);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE(set_last_pid(target - 1));
-  pid_t reused = fork_recorder(rec[1], ready[1]);
-  ASSERT_GE(reused, 0);
-  guard.track(reused);
-  ASSERT_EQ(reused, target) << "ns_last_pid did not steer the pid";
-  ASSERT_TRUE(read_line(ready[0], std::chrono::seconds(5)));
-  ASSERT_NE(proc_starttime(reused), stale.starttime);
+  // A target that waits to be looked at, and a snapshot of it.
+  void start_target(bool pin) {
+    target_ = ::fork();
+    ASSERT_GE(target_, 0);
+    if (target_ == 0) {
+      for (;;) ::pause();
+    }
+    reap::os::ScanOptions scan;
+    scan.pin = pin;
+    snap_ = reap::os::scan_proc(scan);
+    seen_ = snap_.find(target_);
+    ASSERT_NE(seen_, nullptr);
+  }
 
-  // 3. Escalate against the stale target: nothing may be sent.
-  reap::os::EscalationOptions esc;
-  esc.grace_seconds = 0.3;
-  esc.kill_wait_seconds = 0.3;
-  auto out = reap::os::escalate({stale}, esc);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].result, reap::os::TargetResult::Gone);
+  // The target dies and is collected; a signal recorder is steered onto its pid.
+  void reuse_its_pid() {
+    ::kill(target_, SIGKILL);
+    ASSERT_EQ(::waitpid(target_, nullptr, 0), target_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a few clock ticks later
+    ASSERT_TRUE(set_last_pid(target_ - 1));
+    reused_ = fork_recorder(rec_[1], ready_[1]);
+    ASSERT_GE(reused_, 0);
+    guard_.track(reused_);
+    ASSERT_EQ(reused_, target_) << "ns_last_pid did not steer the pid";
+    ASSERT_TRUE(read_line(ready_[0], std::chrono::seconds(5)));
+  }
+
+  static reap::os::EscalationOptions quick() {
+    reap::os::EscalationOptions esc;
+    esc.grace_seconds = 0.3;
+    esc.kill_wait_seconds = 0.3;
+    return esc;
+  }
+
+  // escalate() sent nothing, and the new owner of the pid is alive and got no signal.
+  void expect_nothing_reached_the_new_owner(const std::vector<reap::os::TargetOutcome>& out) {
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].result, reap::os::TargetResult::Gone);
+    EXPECT_FALSE(out[0].sent_sigint);
+    EXPECT_FALSE(out[0].sent_sigkill);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE(running(reused_)) << "the new owner of the pid was killed";
+    char got[8];
+    EXPECT_LE(::read(rec_[0], got, sizeof got), 0) << "the new owner of the pid got a signal";
+  }
+
+  ChildGuard guard_;
+  int ready_[2] = {-1, -1}, rec_[2] = {-1, -1};
+  pid_t target_ = -1, reused_ = -1;
+  reap::os::Snapshot snap_;
+  const reap::os::ProcessInfo* seen_ = nullptr;
+};
+
+TEST_F(PidReuse, EscalateLeavesTheNewOwnerOfAReusedPidAlone) {
+  if (rerun_in_pid_namespace()) return;
+  ASSERT_NO_FATAL_FAILURE(start_target(false));
+  reap::os::SignalTarget stale{target_, seen_->starttime, false, nullptr};
+  ASSERT_NO_FATAL_FAILURE(reuse_its_pid());
+  ASSERT_NE(proc_starttime(reused_), stale.starttime);
+
+  auto out = reap::os::escalate({stale}, quick());
+  expect_nothing_reached_the_new_owner(out);
   EXPECT_TRUE(out[0].identity_changed);
-  EXPECT_FALSE(out[0].sent_sigint);
-  EXPECT_FALSE(out[0].sent_sigkill);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_TRUE(running(reused)) << "the new owner of the pid was killed";
-  char got[8];
-  EXPECT_LE(::read(rec[0], got, sizeof got), 0) << "the new owner of the pid got a signal";
 
-  // 4. Control: with its own start time the same process is signalled, and the recorder
-  //    sees it (so step 3 could have seen a stray SIGINT).
-  reap::os::SignalTarget fresh{reused, proc_starttime(reused), false, nullptr};
+  // Control: with its own start time the same process is signalled, and the recorder sees
+  // it (so the check above could have seen a stray SIGINT).
+  reap::os::SignalTarget fresh{reused_, proc_starttime(reused_), false, nullptr};
+  auto esc = quick();
   esc.grace_seconds = 0.2;
   out = reap::os::escalate({fresh}, esc);
   EXPECT_TRUE(out[0].sent_sigint);
   EXPECT_EQ(out[0].result, reap::os::TargetResult::Killed);  // it catches SIGINT, lingers
-  EXPECT_GT(::read(rec[0], got, sizeof got), 0) << "the recorder did not record SIGINT";
-  ::waitpid(reused, nullptr, 0);
-  for (int fd : {ready[0], ready[1], rec[0], rec[1]}) ::close(fd);
+  char got[8];
+  EXPECT_GT(::read(rec_[0], got, sizeof got), 0) << "the recorder did not record SIGINT";
+  ::waitpid(reused_, nullptr, 0);
 }
 
 // Start times have clock-tick (10 ms) resolution: a pid reused within the tick in which the
@@ -113,47 +142,13 @@ TEST(PidReuse, EscalateLeavesTheNewOwnerOfAReusedPidAlone) {
 // its pidfd was opened before the stat was read, so it names the scanned process, which is
 // dead. Here the collision is forced (the target carries the new process's start time, as a
 // same-tick reuse would) and the pinned pidfd must still reach nobody.
-TEST(PidReuse, PinnedPidfdReachesNobodyEvenWhenStartTimesCollide) {
+TEST_F(PidReuse, PinnedPidfdReachesNobodyEvenWhenStartTimesCollide) {
   if (rerun_in_pid_namespace()) return;
-  ChildGuard guard;
-  int ready[2], rec[2];
-  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
-  ASSERT_EQ(::pipe2(rec, O_CLOEXEC | O_NONBLOCK), 0);
-  pid_t target = ::fork();
-  ASSERT_GE(target, 0);
-  if (target == 0) {
-    for (;;) ::pause();
-  }
-  reap::os::ScanOptions scan;
-  scan.pin = true;
-  auto snap = reap::os::scan_proc(scan);
-  const auto* seen = snap.find(target);
-  ASSERT_NE(seen, nullptr);
-  ASSERT_TRUE(seen->pidfd && seen->pidfd->valid()) << "the scan did not pin the process";
-
-  ::kill(target, SIGKILL);
-  ASSERT_EQ(::waitpid(target, nullptr, 0), target);
-  ASSERT_TRUE(set_last_pid(target - 1));
-  pid_t reused = fork_recorder(rec[1], ready[1]);
-  ASSERT_GE(reused, 0);
-  guard.track(reused);
-  ASSERT_EQ(reused, target) << "ns_last_pid did not steer the pid";
-  ASSERT_TRUE(read_line(ready[0], std::chrono::seconds(5)));
-
-  reap::os::SignalTarget collided{target, proc_starttime(reused), false, seen->pidfd};
-  reap::os::EscalationOptions esc;
-  esc.grace_seconds = 0.3;
-  esc.kill_wait_seconds = 0.3;
-  auto out = reap::os::escalate({collided}, esc);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].result, reap::os::TargetResult::Gone);
-  EXPECT_FALSE(out[0].sent_sigint);
-  EXPECT_FALSE(out[0].sent_sigkill);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_TRUE(running(reused)) << "the new owner of the pid was killed";
-  char got[8];
-  EXPECT_LE(::read(rec[0], got, sizeof got), 0) << "the new owner of the pid got a signal";
-  for (int fd : {ready[0], ready[1], rec[0], rec[1]}) ::close(fd);
+  ASSERT_NO_FATAL_FAILURE(start_target(true));
+  ASSERT_TRUE(seen_->pidfd && seen_->pidfd->valid()) << "the scan did not pin the process";
+  ASSERT_NO_FATAL_FAILURE(reuse_its_pid());
+  reap::os::SignalTarget collided{target_, proc_starttime(reused_), false, seen_->pidfd};
+  expect_nothing_reached_the_new_owner(reap::os::escalate({collided}, quick()));
 }
 
 }  // namespace
