@@ -49,6 +49,10 @@ class ShmSweep : public ReapTest {
     EXPECT_TRUE(exists_nofollow(seg("mapped")));
     EXPECT_FALSE(exists_nofollow(seg("free")));
   }
+  // The start of the verdict for a segment that holder `pid`, uninspectable, keeps.
+  static std::string unverifiable_by(pid_t pid) {
+    return "kept: unverifiable: " + holder_ref(pid) + " could not be inspected (permission denied";
+  }
   static std::string holder_ref(pid_t pid) {
     return "pid " + std::to_string(pid) + " (reap-holder)";
   }
@@ -301,8 +305,7 @@ TEST_F(ShmSweep, NonDumpableSameUidHolderBlocksAsUnverifiable) {
   ASSERT_EQ(proc_uid(h), kNobody);
   RunOptions as_nobody;
   as_nobody.as_uid = kNobody;
-  std::string why =
-      "kept: unverifiable: " + holder_ref(h) + " could not be inspected (permission denied";
+  std::string why = unverifiable_by(h);
 
   RunResult r = run_reap({"--shm-only", "--shm-dir", dir_}, as_nobody);
   EXPECT_EQ(r.exit_code, 0);
@@ -336,8 +339,7 @@ TEST_F(ShmSweep, OtherUidHolderBlocksGroupAccessibleSegments) {
   ASSERT_EQ(proc_uid(h), kOther);
   RunOptions as_sweeper;
   as_sweeper.as_uid = kSweeper;
-  std::string why =
-      "kept: unverifiable: " + holder_ref(h) + " could not be inspected (permission denied";
+  std::string why = unverifiable_by(h);
 
   RunResult r = run_reap({"--shm-only", "--shm-dir", dir_}, as_sweeper);
   EXPECT_EQ(r.exit_code, 0);
