@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -23,6 +24,7 @@
 #include "os/proc_scan.hpp"
 #include "os/shm_dir.hpp"
 #include "os/signaller.hpp"
+#include "util/escape.hpp"
 #include "util/parallel.hpp"
 
 namespace reap::cli {
@@ -78,14 +80,18 @@ std::unordered_set<os::DevIno, os::DevInoHash> candidates(const std::vector<os::
   return ids;
 }
 
-core::ProcessSelection selection_from(const Options& o) {
+core::ProcessSelection selection_from(const Options& o, const RunScope* scope) {
   core::ProcessSelection sel;
   sel.self = ::getpid();
-  if (o.command.size()) return sel;  // `reap run` selects its own subtree
+  sel.uid = o.uid;
+  if (scope) {  // `reap run`: reap is the subreaper; what is left below it leaked
+    sel.mode = core::ProcessSelection::Mode::Descendant;
+    sel.parent = sel.self;
+    return sel;
+  }
   sel.mode =
       o.parent ? core::ProcessSelection::Mode::Descendant : core::ProcessSelection::Mode::Orphan;
   sel.parent = o.parent.value_or(0);
-  sel.uid = o.uid;
   sel.match = o.match;
   sel.adopters = o.adopters;
   if (!o.parent) {
@@ -97,8 +103,15 @@ core::ProcessSelection selection_from(const Options& o) {
   return sel;
 }
 
+/// Bounded waits for processes that appeared while reaping and cannot be judged yet
+/// (RescanContext::unsettled), each a few milliseconds: an exec completes, a clock tick
+/// passes.
+constexpr int kMaxSettleWaits = 25;
+constexpr auto kSettleWait = std::chrono::milliseconds(10);
+
 /// The process phase's act step: rounds of escalate-then-rescan until no new member of a
-/// leaked tree appears. Returns true when any signal was sent.
+/// leaked tree appears and nothing that appeared is still to be judged. Returns true when
+/// any signal was sent.
 bool reap_processes(const Options& o, const core::ProcessSelection& sel, const os::Snapshot& first,
                     std::vector<core::ProcessPlanItem> plan, core::Report& report) {
   os::Snapshot snap;  // the latest rescan; `first` until there is one
@@ -108,15 +121,21 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
   std::set<pid_t> kept_reported;
   core::RescanContext context;
   bool signalled = false;
-  for (int round = 0; round < kMaxRounds; ++round) {
+  int rounds = 0, settle_waits = 0;
+  for (;;) {
     for (const auto& p : current->processes) context.seen.insert({p.pid, p.starttime});
     std::vector<os::SignalTarget> targets;
     std::vector<const core::ProcessPlanItem*> target_items;
+    std::vector<const core::ProcessPlanItem*> deferred;
     for (const auto& item : plan) {
       if (handled.count({item.pid, item.starttime})) continue;
       if (item.verdict == core::ProcessVerdict::Kept) {
         if (kept_reported.insert(item.pid).second)
           report.processes.push_back(core::describe_plan(item, o.grace));
+        continue;
+      }
+      if (item.defer) {
+        deferred.push_back(&item);
         continue;
       }
       handled.insert({item.pid, item.starttime});
@@ -126,35 +145,87 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
       const os::ProcessInfo* p = current->find(item.pid);
       context.known.push_back({item.pid, item.starttime, p ? p->pgrp : -1});
     }
-    if (targets.empty()) break;
-    g_phases.mark("plan");
-    auto outcomes = os::escalate(targets, esc);
-    g_phases.mark("signal and wait");
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      signalled |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
-      report.processes.push_back(core::describe_outcome(*target_items[i], outcomes[i], o.grace));
+    const bool waiting = !deferred.empty() || !context.unsettled.empty();
+    if (targets.empty() && (!waiting || settle_waits >= kMaxSettleWaits)) {
+      for (const auto* item : deferred) {  // never pinned exactly: not signalled
+        auto r = core::describe_plan(*item, o.grace);
+        r.verdict = core::ProcessVerdictWord::Kept;
+        r.reason = "appeared while reaping and could not be pinned by pidfd; not signalled";
+        report.processes.push_back(std::move(r));
+      }
+      break;
+    }
+    if (!targets.empty()) {
+      if (++rounds > kMaxRounds) {
+        for (const auto* item : target_items) {
+          auto r = core::describe_plan(*item, o.grace);
+          r.verdict = core::ProcessVerdictWord::Kept;
+          r.reason = fmt::format("not signalled: the process tree was still growing after {} "
+                                 "rounds (fork bomb?)",
+                                 kMaxRounds);
+          report.processes.push_back(std::move(r));
+        }
+        break;
+      }
+      g_phases.mark("plan");
+      auto outcomes = os::escalate(targets, esc);
+      g_phases.mark("signal and wait");
+      for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        signalled |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
+        report.processes.push_back(core::describe_outcome(*target_items[i], outcomes[i], o.grace));
+      }
+      report.acted |= signalled;
+    } else {
+      ++settle_waits;
+      std::this_thread::sleep_for(kSettleWait);
     }
     os::ScanOptions scan;
     scan.proc_root = o.proc_root;
     scan.threads = scan_threads(o, false);
     scan.pin = true;
-    scan.defer_details = true;
     snap = os::scan_proc(scan);
     g_phases.mark("rescan");
     current = &snap;
+    context.unsettled.clear();
     plan = core::plan_processes(snap, sel, &context);
   }
   return signalled;
 }
 
+/// Opens the sweep directory, refusing (exit 2) what is not a memory filesystem unless
+/// --allow-any-fs says otherwise: a sweep elsewhere could delete ordinary files.
+void open_sweep_dir(const Options& o, os::ShmDir& dir) {
+  std::string error;
+  if (!dir.open(o.shm_dir, error)) throw Refusal(error);
+  std::string fs;
+  if (!o.allow_any_fs && !dir.on_memory_fs(fs))
+    throw Refusal(fmt::format(
+        "--shm-dir {}: not a memory filesystem ({}); POSIX shm lives on tmpfs, and a sweep "
+        "elsewhere could delete ordinary files (--allow-any-fs overrides)",
+        util::escape_for_terminal(o.shm_dir), fs));
+}
+
+/// The first process of a `reap run` that is still there after the process phase.
+const core::ProcessReportItem* run_process_left(const core::Report& report) {
+  for (const auto& p : report.processes)
+    if (p.verdict == core::ProcessVerdictWord::Kept ||
+        p.verdict == core::ProcessVerdictWord::Survived ||
+        p.verdict == core::ProcessVerdictWord::Error)
+      return &p;
+  return nullptr;
+}
+
 }  // namespace
 
-core::Report execute(const Options& o, const RunScope* scope) {
+void open_run_sweep_dir(const Options& o, os::ShmDir& dir) {
+  open_sweep_dir(o, dir);
+}
+
+void execute(const Options& o, const RunScope* scope, core::Report& report) {
   const bool process_phase = !o.shm_only;
   const bool shm_phase = o.shm || o.shm_only;
   os::raise_fd_limit();
 
-  core::Report report;
   report.dry_run = o.dry_run;
   report.uid = o.uid;
   report.process_phase = process_phase;
@@ -173,27 +244,23 @@ core::Report execute(const Options& o, const RunScope* scope) {
       });
   };
   if (shm_phase) {
-    std::string error;
-    if (!(scope && scope->dir) && !own_dir.open(o.shm_dir, error)) throw Refusal(error);
+    if (!(scope && scope->dir)) open_sweep_dir(o, own_dir);
     list_entries();
     report.shm_dir = o.shm_dir;
   }
   core::ProcessSelection sel;
-  if (process_phase) sel = selection_from(o);
-  if (scope) {  // `reap run`: reap is the subreaper; what is left below it leaked
-    sel.mode = core::ProcessSelection::Mode::Descendant;
-    sel.parent = sel.self;
-  }
+  if (process_phase) sel = selection_from(o, scope);
   os::ScanOptions scan;
   scan.proc_root = o.proc_root;
   scan.process_details = process_phase;
   scan.pin = process_phase && !o.dry_run;
-  scan.defer_details = process_phase;
   scan.threads = scan_threads(o, shm_phase);
   scan.maps_query = !o.maps_text;
   if (shm_phase) scan.watch = candidates(entries, o.uid);
   g_phases.mark("list");
-  os::Snapshot snap = os::scan_proc(scan);
+  // A sweep alone with no candidate of the uid needs no holder index: no /proc scan at all.
+  const bool need_scan = process_phase || !scan.watch.empty();
+  os::Snapshot snap = need_scan ? os::scan_proc(scan) : os::Snapshot{};
   g_phases.mark("scan");
   if (snap.unreadable)
     std::cerr << fmt::format(
@@ -209,14 +276,13 @@ core::Report execute(const Options& o, const RunScope* scope) {
       if (auto why = core::refuse_parent(snap, *o.parent, sel.self)) throw Refusal(*why);
     report.mode = scope ? "run" : o.parent ? "descendant" : "orphan";
     // Read ahead, on two threads, what the plan will ask of the likely candidates: each
-    // ProcessInfo is filled by one thread only.
+    // ProcessInfo is filled by one thread only. (cmdline and exe wait for the cheap tests.)
     auto ahead = core::detail_candidates(snap, sel);
     util::parallel_for(
         ahead.size(), scan_threads(o, true),
         [&](std::size_t i) {
-          snap.cwd_of(*ahead[i]);
-          snap.cmdline_of(*ahead[i]);
           snap.status_of(*ahead[i]);
+          snap.cwd_of(*ahead[i]);
         },
         64);
     process_plan = core::plan_processes(snap, sel);
@@ -234,6 +300,8 @@ core::Report execute(const Options& o, const RunScope* scope) {
       signalled = reap_processes(o, sel, snap, process_plan, report);
     }
   }
+  if (std::getenv("REAP_TEST_FAULT_AFTER_PROCESS_PHASE"))  // test hook: see docs/CLI.md
+    throw std::runtime_error("injected fault after the process phase (test hook)");
 
   // Shm phase. After a real reap the holder index is stale (holders died, time passed):
   // list and scan again so the sweep judges the present, not the past.
@@ -243,9 +311,8 @@ core::Report execute(const Options& o, const RunScope* scope) {
       os::ScanOptions rescan = scan;
       rescan.process_details = false;
       rescan.pin = false;
-      rescan.defer_details = false;
       rescan.watch = candidates(entries, o.uid);
-      snap = os::scan_proc(rescan);
+      snap = rescan.watch.empty() ? os::Snapshot{} : os::scan_proc(rescan);
     }
     core::ShmPolicy policy;
     policy.uid = o.uid;
@@ -260,15 +327,29 @@ core::Report execute(const Options& o, const RunScope* scope) {
     auto blockers = core::blocking_uninspectable(entries, snap, blocking);
     auto plan = core::plan_shm(entries, snap, policy);
     std::vector<os::DirEntry>().swap(entries);
+    // `reap run`: while a process of the run is still there, a segment of the run that no
+    // process holds yet may be one it is about to open. Nothing of the run is swept then.
+    if (const core::ProcessReportItem* left = scope ? run_process_left(report) : nullptr)
+      for (auto& item : plan)
+        if (item.verdict == core::ShmVerdict::Unlink) {
+          item.verdict = core::ShmVerdict::Kept;
+          item.holder = left->pid;
+          item.reason = fmt::format(
+              "the run's process {} ({}) is still there ({}); the run's segments are swept "
+              "only once all of its processes are gone",
+              left->pid, left->comm, core::word(left->verdict));
+        }
     report.shm.reserve(plan.size());
     // Act: each re-check and unlink is independent of the others. (Unlinks in one
     // directory serialise on its lock in the kernel; the re-checks overlap with them.)
     std::vector<std::optional<os::UnlinkOutcome>> outcomes(plan.size());
-    if (!o.dry_run)
+    if (!o.dry_run) {
       util::parallel_for(plan.size(), scan_threads(o, true), [&](std::size_t i) {
         if (plan[i].verdict == core::ShmVerdict::Unlink)
           outcomes[i] = dir.unlink_if_same(plan[i].name, plan[i].id);
       });
+      for (const auto& out : outcomes) report.acted |= out.has_value();
+    }
     for (std::size_t i = 0; i < plan.size(); ++i)
       report.shm.push_back(core::describe_shm(std::move(plan[i]), o.dry_run, outcomes[i]));
     std::vector<core::ShmPlanItem>().swap(plan);
@@ -286,21 +367,25 @@ core::Report execute(const Options& o, const RunScope* scope) {
           "segments were not inspected and were ignored\n",
           blockers.size());
   }
-
-  return report;
 }
 
 namespace {
 
 int run_with(const Options& o) {
-  core::Report report = execute(o, nullptr);
-  g_phases.mark("act");
-  if (o.json) {
-    print_json(report, std::cout);
-  } else {
-    print_human(report, std::cout);
+  core::Report report;
+  try {
+    execute(o, nullptr, report);
+  } catch (const std::exception& e) {
+    if (!report.acted) throw;  // nothing done: exit 2 with the one-line error
+    // Something was done: say what, then fail with 1 (2 would claim nothing was).
+    report.final_exit_code = 1;
+    print_report(o, report, std::cout);
+    std::cerr << "reap: error: " << util::escape_for_terminal(e.what())
+              << " (after acting: the report above says what was done)\n";
+    return 1;
   }
-  std::cout.flush();
+  g_phases.mark("act");
+  print_report(o, report, std::cout);
   g_phases.mark("report");
   return report.exit_code();
 }
@@ -313,11 +398,8 @@ int run(int argc, const char* const* argv) {
   try {
     if (!parsed.options->command.empty()) return run_command(*parsed.options);
     return run_with(*parsed.options);
-  } catch (const Refusal& e) {
-    std::cerr << "reap: error: " << e.what() << "\n";
-    return 2;
   } catch (const std::exception& e) {
-    std::cerr << "reap: error: " << e.what() << "\n";
+    std::cerr << "reap: error: " << util::escape_for_terminal(e.what()) << "\n";
     return 2;
   }
 }

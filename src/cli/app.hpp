@@ -23,9 +23,14 @@ struct RunScope {
   std::unordered_set<os::DevIno, os::DevInoHash> preexisting;
 };
 
-/// One pass: list, scan, plan, act. With a scope, the process phase takes reap's own
-/// subtree (reap is the subreaper of the command it ran). Throws Refusal on bad input.
-core::Report execute(const Options& o, const RunScope* scope);
+/// One pass: list, scan, plan, act, into `report`. With a scope, the process phase takes
+/// reap's own subtree (reap is the subreaper of the command it ran). Throws Refusal on bad
+/// input (before anything is done); on any other failure `report` holds what was done so
+/// far and `report.acted` says whether anything was.
+void execute(const Options& o, const RunScope* scope, core::Report& report);
+
+/// Opens `o.shm_dir` for `reap run` with the same refusals as a sweep (exit 2).
+void open_run_sweep_dir(const Options& o, os::ShmDir& dir);
 
 /// Runs reap with the given arguments; returns the process exit code (0, 1 or 2, see
 /// docs/CLI.md). Writes the report to stdout and diagnostics to stderr.

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -65,22 +66,36 @@ std::string current_dir() {
 
 }  // namespace
 
-std::string repo_root_or_self(const std::string& dir) {
+std::optional<std::string> git_top_level(const std::string& dir) {
   std::string d = dir;
   for (;;) {
     struct stat st;
     if (::lstat((d + "/.git").c_str(), &st) == 0) return d;
+    if (d == "/" || d.empty()) return std::nullopt;
     auto slash = d.find_last_of('/');
-    if (slash == std::string::npos || d == "/") return dir;
+    if (slash == std::string::npos) return std::nullopt;
     d = slash == 0 ? "/" : d.substr(0, slash);
-    if (d == "/") {
-      if (::lstat("/.git", &st) == 0) return d;
-      return dir;
-    }
   }
 }
 
 ParseResult parse_options(int argc, const char* const* argv) {
+  // `reap run [options] -- CMD [ARGS...]`: everything after the first `--` that follows
+  // `run` belongs to CMD, byte for byte; CLI11 sees only reap's own words. Without `--`,
+  // `run` takes no CMD (refused below): a CMD word such as `-n` must never reach reap.
+  std::vector<std::string> command;
+  bool run_separator = false;
+  int reap_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) != "run") continue;
+    for (int j = i + 1; j < argc; ++j)
+      if (std::string_view(argv[j]) == "--") {
+        run_separator = true;
+        reap_argc = j;
+        command.assign(argv + j + 1, argv + argc);
+        break;
+      }
+    break;
+  }
   CLI::App app{
       "reap: clean up after multi-process programs that died badly: leaked processes "
       "(SIGINT, grace, SIGKILL) and orphaned POSIX shared-memory segments.",
@@ -112,6 +127,11 @@ ParseResult parse_options(int argc, const char* const* argv) {
   app.add_option("--adopter", adopters, "Orphan mode: PID also adopts orphans (repeatable)");
   auto* min_age_opt =
       app.add_option("--min-age", min_age, "Keep segments changed more recently (e.g. 30s, 5m)");
+  app.add_flag("--allow-root-cwd", o.allow_root_cwd,
+               "Accept --cwd / (daemons run there: only with care)");
+  auto* any_fs = app.add_flag("--allow-any-fs", o.allow_any_fs,
+                              "Accept a --shm-dir that is not a memory filesystem (tmpfs, ramfs, "
+                              "hugetlbfs)");
   app.add_flag("--ignore-uninspectable", o.ignore_uninspectable,
                "Do not let processes reap cannot inspect keep segments (unsafe)");
   app.add_flag("--json", o.json, "One JSON report on stdout");
@@ -120,8 +140,6 @@ ParseResult parse_options(int argc, const char* const* argv) {
       "Supervise CMD (reap becomes its subreaper), pass its exit status through, then "
       "reap the processes it left behind and, with --shm, the segments it created");
   run->fallthrough();
-  run->prefix_command();  // everything from CMD on belongs to CMD
-  app.allow_extras();     // CLI11 hands CMD's words (run's extras) up to the parent
   run->add_flag("--fail-on-leak", o.fail_on_leak,
                 "Exit 1 when CMD succeeded but left processes or segments behind");
   app.add_option("--proc", o.proc_root, "procfs mount to read (default /proc)")->group("");
@@ -130,16 +148,15 @@ ParseResult parse_options(int argc, const char* const* argv) {
       ->group("");
 
   try {
-    app.parse(argc, argv);
-    if (!run->parsed() && !app.remaining().empty())
-      throw UsageError(
-          fmt::format("unexpected argument '{}' (see reap --help)", app.remaining().front()));
+    app.parse(reap_argc, argv);
+    if (!run->parsed() && run_separator)
+      throw UsageError("'--' separates a command only after 'run' (see reap --help)");
     if (run->parsed()) {
-      o.command = run->remaining();
-      if (o.command.empty()) o.command = app.remaining();
-      if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
+      if (!run_separator)
+        throw UsageError("run: no command given (reap run [options] -- CMD [ARGS...])");
+      o.command = std::move(command);
       if (o.command.empty())
-        throw UsageError("run: no command given (reap run [options] -- CMD ...)");
+        throw UsageError("run: no command after -- (reap run [options] -- CMD [ARGS...])");
       if (parent_opt->count() || o.shm_only || cwd_opt->count() || !match.empty() ||
           !adopters.empty())
         throw UsageError(
@@ -168,18 +185,34 @@ ParseResult parse_options(int argc, const char* const* argv) {
           "--grace and --kill-wait apply to the process phase, which --shm-only "
           "skips");
     if (!o.shm && !o.shm_only &&
-        (shm_dir_opt->count() || min_age_opt->count() || o.ignore_uninspectable))
+        (shm_dir_opt->count() || min_age_opt->count() || o.ignore_uninspectable ||
+         any_fs->count()))
       throw UsageError(
-          "--shm-dir, --min-age and --ignore-uninspectable need --shm or "
+          "--shm-dir, --min-age, --allow-any-fs and --ignore-uninspectable need --shm or "
           "--shm-only");
+    if (o.allow_root_cwd && !cwd_opt->count())
+      throw UsageError("--allow-root-cwd goes with --cwd /");
+    const bool orphan_mode = !o.parent && !o.shm_only && !run->parsed();
     if (cwd_opt->count()) {
       struct stat st;
       if (::stat(cwd.c_str(), &st) != 0)
         throw UsageError(fmt::format("--cwd '{}': {}", cwd, std::strerror(errno)));
       if (!S_ISDIR(st.st_mode)) throw UsageError(fmt::format("--cwd '{}': not a directory", cwd));
+      struct stat root;
+      if (::stat("/", &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino &&
+          !o.allow_root_cwd)
+        throw UsageError(
+            "--cwd '/': daemons run in /, so this would take system services; add "
+            "--allow-root-cwd if that is really meant");
       o.cwd = cwd;
-    } else {
-      o.cwd = repo_root_or_self(current_dir());
+    } else if (orphan_mode) {
+      // No silent widening: outside a git work tree there is no scope to assume.
+      auto top = git_top_level(current_dir());
+      if (!top)
+        throw UsageError(
+            "orphan mode needs a scope: the working directory is not in a git work tree; "
+            "pass --cwd DIR (the directory the leaked processes run in) or --parent PID");
+      o.cwd = *top;
     }
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {  // --help, --version

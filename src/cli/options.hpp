@@ -18,7 +18,9 @@ struct Options {
   bool shm_only = false;
   std::string shm_dir = "/dev/shm";
   uid_t uid = 0;
-  std::string cwd;  ///< resolved: --cwd, else git top-level, else the working directory
+  std::string cwd;  ///< orphan mode: --cwd, else the git top-level (else refused)
+  bool allow_root_cwd = false;  ///< --cwd / is refused without it
+  bool allow_any_fs = false;    ///< --shm-dir need not be a memory filesystem
   std::vector<std::string> match{"python"};
   std::vector<pid_t> adopters;
   std::optional<double> min_age;
@@ -40,7 +42,7 @@ struct ParseResult {
 
 ParseResult parse_options(int argc, const char* const* argv);
 
-/// The git top-level of `dir` (nearest ancestor holding ".git"), or `dir` itself.
-std::string repo_root_or_self(const std::string& dir);
+/// The git top-level of `dir` (nearest ancestor, `dir` included, holding ".git"), if any.
+std::optional<std::string> git_top_level(const std::string& dir);
 
 }  // namespace reap::cli

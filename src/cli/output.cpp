@@ -80,7 +80,7 @@ void append_shm_item(std::string& out, const core::ShmReportItem& s) {
   out += ",\"verdict\":";
   append_json_string(out, json_word(core::word(s.verdict)));
   out += ",\"reason\":";
-  append_json_string(out, s.reason);
+  append_json_string(out, util::to_utf8_lossy(s.reason));
   out += ",\"holder_pid\":";
   out += s.holder ? std::to_string(*s.holder) : "null";
   out += ",\"uid\":";
@@ -95,21 +95,27 @@ void append_shm_item(std::string& out, const core::ShmReportItem& s) {
 void print_human(const core::Report& r, std::ostream& out) {
   using core::ProcessVerdictWord;
   using core::ShmVerdictWord;
+  // Every text that reaches the terminal is escaped, reasons too: they quote names (a
+  // holder's comm) that another user chose, and a newline or ESC there would forge lines.
   for (const auto& p : r.processes)
     out << fmt::format("process {} ({}): {}: {}\n", p.pid, escape_for_terminal(p.comm),
-                       core::word(p.verdict), p.reason);
+                       core::word(p.verdict), escape_for_terminal(p.reason));
   for (const auto& s : r.shm) {
     bool plain =
         (s.verdict == ShmVerdictWord::Unlinked || s.verdict == ShmVerdictWord::WouldUnlink) &&
         s.reason == "unheld";
     out << fmt::format("shm {}: {}{}{}\n", escape_for_terminal(s.name), core::word(s.verdict),
-                       plain ? "" : ": ", plain ? "" : s.reason);
+                       plain ? "" : ": ", plain ? "" : escape_for_terminal(s.reason));
   }
+  std::vector<std::string> blockers;
   for (const auto& u : r.uninspectable)
-    if (u.blocked_something)
+    if (u.blocked_something) {
       out << fmt::format("uninspectable pid {} ({}) uid {}: {}\n", u.pid,
                          escape_for_terminal(u.comm),
-                         u.uid ? std::to_string(*u.uid) : std::string("?"), u.reason);
+                         u.uid ? std::to_string(*u.uid) : std::string("?"),
+                         escape_for_terminal(u.reason));
+      blockers.push_back(fmt::format("{} ({})", u.pid, escape_for_terminal(u.comm)));
+    }
 
   std::string summary = "summary:";
   if (r.process_phase)
@@ -121,16 +127,43 @@ void print_human(const core::Report& r, std::ostream& out) {
         fmt::format(" ({} would be reaped, {} killed at once)",
                     r.count(ProcessVerdictWord::WouldReap), r.count(ProcessVerdictWord::WouldKill));
   if (r.process_phase && r.shm_phase) summary += ";";
-  if (r.shm_phase)
+  if (r.shm_phase) {
     summary += fmt::format(
         " shm {} {}, {} kept, {} errors",
         r.dry_run ? r.count(ShmVerdictWord::WouldUnlink) : r.count(ShmVerdictWord::Unlinked),
         r.dry_run ? "would be unlinked" : "unlinked", r.count(ShmVerdictWord::Kept),
         r.count(ShmVerdictWord::Error));
-  if (!r.uninspectable.empty())
-    summary += fmt::format("; {} processes could not be inspected", r.uninspectable.size());
+    if (std::size_t gone = r.count(ShmVerdictWord::Gone))
+      summary += fmt::format(", {} already gone", gone);
+  }
+  if (!r.uninspectable.empty()) {
+    // Name the ones that mattered, or say that none did.
+    if (blockers.empty()) {
+      summary += fmt::format("; {} processes could not be inspected, none of which could hold "
+                             "these segments",
+                             r.uninspectable.size());
+    } else {
+      std::string names;
+      for (std::size_t i = 0; i < blockers.size() && i < 5; ++i)
+        names += (i ? ", " : "") + blockers[i];
+      if (blockers.size() > 5) names += fmt::format(" and {} more", blockers.size() - 5);
+      summary += fmt::format("; {} processes could not be inspected, and these could hold "
+                             "segments, which are kept: pid {}",
+                             r.uninspectable.size(), names);
+    }
+  }
+  if (r.command_status) summary += fmt::format("; command exited {}", *r.command_status);
   if (r.dry_run) summary += " (dry run: nothing was done)";
   out << summary << "\n";
+}
+
+void print_report(const Options& o, const core::Report& report, std::ostream& out) {
+  if (o.json) {
+    print_json(report, out);
+  } else {
+    print_human(report, out);
+  }
+  out.flush();
 }
 
 void print_json(const core::Report& r, std::ostream& out) {
@@ -140,7 +173,9 @@ void print_json(const core::Report& r, std::ostream& out) {
   // otherwise hold a second, larger copy of the report in memory.
   auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::strict); };
   out << "{\"version\":1,\"dry_run\":" << (r.dry_run ? "true" : "false") << ",\"uid\":" << r.uid
-      << ",\"exit_code\":" << r.exit_code() << ",\"processes\":";
+      << ",\"exit_code\":" << r.final_exit_code.value_or(r.exit_code());
+  if (r.command_status) out << ",\"command_exit_status\":" << *r.command_status;
+  out << ",\"processes\":";
   if (r.process_phase) {
     out << "{\"mode\":" << dump(r.mode) << ",\"items\":[";
     bool first = true;
@@ -159,7 +194,7 @@ void print_json(const core::Report& r, std::ostream& out) {
       }
       j["cmdline"] = std::move(args);
       j["verdict"] = json_word(core::word(p.verdict));
-      j["reason"] = p.reason;
+      j["reason"] = util::to_utf8_lossy(p.reason);
       j["signals"] = p.signals;
       j["seconds"] = p.seconds ? json(*p.seconds) : json(nullptr);
       out << (first ? "" : ",") << dump(j);
@@ -198,7 +233,7 @@ void print_json(const core::Report& r, std::ostream& out) {
     j["pid"] = u.pid;
     put_bytes(j, "comm", u.comm);
     j["uid"] = u.uid ? json(*u.uid) : json(nullptr);
-    j["reason"] = u.reason;
+    j["reason"] = util::to_utf8_lossy(u.reason);
     j["blocked"] = u.blocked_something;
     un.push_back(std::move(j));
   }
@@ -209,6 +244,7 @@ void print_json(const core::Report& r, std::ostream& out) {
                   {"would_kill", r.count(ProcessVerdictWord::WouldKill)},
                   {"unlinked", r.count(ShmVerdictWord::Unlinked)},
                   {"would_unlink", r.count(ShmVerdictWord::WouldUnlink)},
+                  {"already_gone", r.count(ShmVerdictWord::Gone)},
                   {"kept", r.count(ShmVerdictWord::Kept)},
                   {"errors", r.count(ShmVerdictWord::Error) + r.count(ProcessVerdictWord::Error)}};
   out << ",\"uninspectable\":" << dump(un) << ",\"summary\":" << dump(summary) << "}\n";

@@ -7,14 +7,11 @@
 
 #include <fmt/format.h>
 
+#include "core/program_match.hpp"
+#include "os/proc_parse.hpp"
+
 namespace reap::core {
 namespace {
-
-constexpr const char* kTractorMarkers[] = {"_subactor[", "tractor._child"};
-
-bool contains(std::string_view hay, std::string_view needle) {
-  return !needle.empty() && hay.find(needle) != std::string_view::npos;
-}
 
 bool ignores_sigint(const os::ProcessInfo& p) {
   return p.have_status && (p.sig_ign & (1ull << (SIGINT - 1)));
@@ -22,25 +19,15 @@ bool ignores_sigint(const os::ProcessInfo& p) {
 
 }  // namespace
 
-bool cmdline_matches(const std::string& cmdline, const std::string& comm,
-                     const std::vector<std::string>& match) {
-  // Arguments are NUL-separated; a TEXT with a space matches across two arguments.
-  std::string joined = cmdline;
-  std::replace(joined.begin(), joined.end(), '\0', ' ');
-  for (const auto& m : match)
-    if (contains(joined, m)) return true;
-  for (const char* marker : kTractorMarkers)
-    if (contains(joined, marker) || contains(comm, marker)) return true;
-  return false;
-}
-
 std::set<pid_t> adopters_of(const os::Snapshot& snap, uid_t uid, const std::vector<pid_t>& extra) {
   std::set<pid_t> out(extra.begin(), extra.end());
   out.insert(1);
   for (const auto& p : snap.processes)
-    if (p.comm == "systemd" && p.pid != 1 && uid != 0) {
+    if (p.comm == "systemd" && p.pid != 1 && uid != 0 && !p.gone()) {
       const auto& d = snap.status_of(p);
-      if (d.have_status && d.euid() == uid) out.insert(p.pid);
+      if (!d.have_status || d.euid() != uid) continue;
+      auto args = os::split_cmdline(snap.cmdline_of(p).cmdline);
+      if (std::find(args.begin(), args.end(), "--user") != args.end()) out.insert(p.pid);
     }
   return out;
 }
@@ -59,7 +46,7 @@ std::optional<std::string> refuse_parent(const os::Snapshot& snap, pid_t parent,
   if (parent == 1) return "refusing --parent 1: its subtree is the whole system";
   if (parent == self) return fmt::format("refusing --parent {}: that is reap itself", parent);
   const os::ProcessInfo* p = snap.find(parent);
-  if (!p || p->zombie()) return fmt::format("--parent {}: no such process", parent);
+  if (!p || p->gone()) return fmt::format("--parent {}: no such process", parent);
   if (self_and_ancestors(snap, self).count(parent))
     return fmt::format(
         "refusing --parent {} ({}): it is an ancestor of reap, whose subtree "
@@ -77,7 +64,7 @@ std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
     for (const auto& p : snap.processes)
       if (p.comm == "systemd") adopters.insert(p.pid);
     for (const auto& p : snap.processes)
-      if (adopters.count(p.ppid) && !p.kernel_thread() && !p.zombie()) out.push_back(&p);
+      if (adopters.count(p.ppid) && !p.kernel_thread() && !p.gone()) out.push_back(&p);
     return out;
   }
   std::multimap<pid_t, const os::ProcessInfo*> children;
@@ -98,13 +85,25 @@ std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
 }
 
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
-                                            const RescanContext* rescan) {
+                                            RescanContext* rescan) {
   std::multimap<pid_t, const os::ProcessInfo*> children;
   for (const auto& p : snap.processes) children.emplace(p.ppid, &p);
   const std::set<pid_t> protected_pids = self_and_ancestors(snap, sel.self);
 
   auto eligible = [&](const os::ProcessInfo& p) {
-    return !p.kernel_thread() && !p.zombie() && !protected_pids.count(p.pid) && p.pid > 1;
+    return !p.kernel_thread() && !p.gone() && !protected_pids.count(p.pid) && p.pid > 1;
+  };
+
+  // Orphan mode's tests, cheapest first: the uid (status), the cwd (one statx that never
+  // syncs), then the program (cmdline reads the target's memory; exe is a readlink).
+  auto in_scope = [&](const os::ProcessInfo& p) {
+    if (!snap.status_of(p).have_status || p.euid() != sel.uid) return false;
+    return sel.cwd && snap.cwd_of(p).cwd && *p.cwd == *sel.cwd;
+  };
+  auto matches = [&](const os::ProcessInfo& p) {
+    snap.cmdline_of(p);
+    snap.exe_of(p);
+    return program_matches(p.cmdline, p.exe, p.comm, sel.match);
   };
 
   std::vector<const os::ProcessInfo*> roots;
@@ -115,11 +114,7 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
   } else {
     for (const auto& p : snap.processes) {
       if (!adopters.count(p.ppid) || adopters.count(p.pid) || !eligible(p)) continue;
-      // Cheapest test first: cwd is one fstatat; cmdline reads the target's memory.
-      if (!sel.cwd || !snap.cwd_of(p).cwd || !(*p.cwd == *sel.cwd)) continue;
-      if (!cmdline_matches(snap.cmdline_of(p).cmdline, p.comm, sel.match)) continue;
-      if (!snap.status_of(p).have_status || p.euid() != sel.uid) continue;
-      roots.push_back(&p);
+      if (in_scope(p) && matches(p)) roots.push_back(&p);
     }
   }
   if (rescan) {
@@ -140,7 +135,17 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
       if (!member && is_new && p.have_status && p.euid() == sel.uid && adopters.count(p.ppid) &&
           known_groups.count(p.pgrp))
         member = true;
-      if (member) roots.push_back(&p);
+      if (member) {
+        roots.push_back(&p);
+        continue;
+      }
+      // Adopted just now and not judged yet: mid-exec (its cmdline reads empty until the new
+      // program's arguments are in place), or too young to pin exactly. A grandchild that a
+      // dying member double-forked looks like this for a moment; the caller looks again.
+      if (is_new && sel.mode == ProcessSelection::Mode::Orphan && adopters.count(p.ppid) &&
+          !adopters.count(p.pid) && in_scope(p) &&
+          (snap.cmdline_of(p).cmdline.empty() || (!p.exact_later() && !p.pidfd)))
+        rescan->unsettled.push_back(p.pid);
     }
   }
 
@@ -161,6 +166,7 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
     snap.cmdline_of(*p);  // for the report
     ProcessPlanItem item{pid, p->starttime, p->comm, p->cmdline, ProcessVerdict::Reap,
                          "",  p->pidfd};
+    item.defer = !p->pidfd && !p->exact_later();
     if (!p->have_status) {
       item.verdict = ProcessVerdict::Kept;
       item.reason = "owner unknown: /proc status unreadable";

@@ -21,7 +21,7 @@ struct ProcessSelection {
   pid_t parent = 0;                ///< descendant mode: the subtree root (never a target)
   uid_t uid = 0;                   ///< only processes with this effective uid are targets
   std::optional<os::DevIno> cwd;   ///< orphan mode: the cwd a root must have
-  std::vector<std::string> match;  ///< orphan mode: cmdline must contain one of these
+  std::vector<std::string> match;  ///< orphan mode: the program must contain one of these
   std::vector<pid_t> adopters;     ///< orphan mode: adopters besides PID 1 and subreapers
   pid_t self = 0;                  ///< reap's own pid: it and its ancestors are never taken
 };
@@ -40,10 +40,14 @@ struct ProcessPlanItem {
   ProcessVerdict verdict = ProcessVerdict::Kept;
   std::string reason;
   std::shared_ptr<util::UniqueFd> pidfd;  ///< from the snapshot, when it pinned processes
+  /// Too young to be pinned exactly by pidfd_open + start time, and the scan holds no pidfd
+  /// for it: not to be signalled in this round (a later scan sees it older).
+  bool defer = false;
 };
 
-/// Orphan adopters in `snap`: PID 1, same-uid subreapers (`systemd --user` and the like,
-/// recognised by comm "systemd" with a uid other than 0), and `extra`.
+/// Orphan adopters in `snap`: PID 1, `extra`, and, as a heuristic for the `systemd --user`
+/// subreaper (the kernel does not show PR_SET_CHILD_SUBREAPER of others), a process named
+/// systemd whose effective uid is `uid` (not root) and whose arguments include `--user`.
 std::set<pid_t> adopters_of(const os::Snapshot& snap, uid_t uid, const std::vector<pid_t>& extra);
 
 /// reap's own pid and the chain of its ancestors up to PID 1, as the snapshot shows them.
@@ -65,26 +69,27 @@ struct RescanContext {
   std::vector<KnownMember> known;
   /// (pid, starttime) of every process in every earlier snapshot: "new" means absent here.
   std::set<std::pair<pid_t, unsigned long long>> seen;
+  /// Filled by plan_processes: new processes, adopted, of the uid, in the orphan-mode cwd,
+  /// that cannot be judged yet: mid-exec (no cmdline to read) or so young that no pidfd
+  /// could pin them exactly. The caller takes another round rather than end with them.
+  std::vector<pid_t> unsettled;
 };
 
 /// The plan for one round: every member of the leaked trees, each with its verdict,
 /// ordered by pid. Zombies and kernel threads never appear (they are gone / not ours).
 /// On a rescan, a process also joins when its parent is a known member (same start time:
-/// not a reused pid), or when it is new since the earlier scans, owned by the uid, adopted
-/// (by PID 1 or an adopter) and in the process group of a known member: a child forked
-/// while its parent was dying, then orphaned.
+/// not a reused pid), or (a heuristic) when it is new since the earlier scans, owned by the
+/// uid, adopted (by PID 1 or an adopter) and in the process group of a known member: a child
+/// forked while its parent was dying, then orphaned.
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
-                                            const RescanContext* rescan = nullptr);
+                                            RescanContext* rescan = nullptr);
 
-/// The processes whose cwd, cmdline and status plan_processes will read: in orphan mode
-/// the children of adopters, in descendant mode the subtree. (So the caller can read them
-/// ahead, in parallel; plan_processes reads whatever is still missing itself.)
+/// The processes whose status and cwd plan_processes will read: in orphan mode the
+/// children of adopters, in descendant mode the subtree. (So the caller can read them ahead,
+/// in parallel; plan_processes reads whatever is still missing itself. cmdline and exe are
+/// read only for those that pass the cheap tests: cmdline reads the target's memory.)
 std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
                                                       const ProcessSelection& sel);
 
-/// True when `cmdline` (raw, NUL-separated) or `comm` names a leaked process: it contains
-/// one of `match`, or tractor's sub-actor markers.
-bool cmdline_matches(const std::string& cmdline, const std::string& comm,
-                     const std::vector<std::string>& match);
 
 }  // namespace reap::core

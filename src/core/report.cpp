@@ -35,6 +35,8 @@ const char* word(ShmVerdictWord v) {
       return "unlinked";
     case ShmVerdictWord::WouldUnlink:
       return "would unlink";
+    case ShmVerdictWord::Gone:
+      return "gone";
     case ShmVerdictWord::Kept:
       return "kept";
     case ShmVerdictWord::Skipped:
@@ -123,7 +125,9 @@ ProcessReportItem describe_outcome(const ProcessPlanItem& item, const os::Target
       break;
     case os::TargetResult::Failed:
       r.verdict = ProcessVerdictWord::Error;
-      r.reason = fmt::format("cannot signal: {}", std::strerror(o.err));
+      r.reason = o.sent_sigint
+                     ? fmt::format("SIGINT sent, but SIGKILL could not be: {}", std::strerror(o.err))
+                     : fmt::format("cannot signal: {}", std::strerror(o.err));
       break;
   }
   return r;
@@ -156,8 +160,8 @@ ShmReportItem describe_shm(ShmPlanItem&& item, bool dry_run,
       r.verdict = ShmVerdictWord::Unlinked;
       break;
     case os::UnlinkResult::AlreadyGone:
-      r.verdict = ShmVerdictWord::Unlinked;
-      r.reason = "already gone";
+      r.verdict = ShmVerdictWord::Gone;
+      r.reason = "already gone when it was to be unlinked";
       break;
     case os::UnlinkResult::Replaced:
       r.verdict = ShmVerdictWord::Kept;

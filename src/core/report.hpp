@@ -16,7 +16,7 @@
 namespace reap::core {
 
 enum class ProcessVerdictWord { Reaped, Killed, Survived, Gone, WouldReap, WouldKill, Kept, Error };
-enum class ShmVerdictWord { Unlinked, WouldUnlink, Kept, Skipped, Error };
+enum class ShmVerdictWord { Unlinked, WouldUnlink, Gone, Kept, Skipped, Error };
 
 struct ProcessReportItem {
   pid_t pid = 0;
@@ -55,6 +55,13 @@ struct Report {
   std::string shm_dir;
   std::vector<ShmReportItem> shm;
   std::vector<UninspectableItem> uninspectable;
+  /// Something was done: a signal sent or an unlink attempted. An error after that is
+  /// reported with this report and exit 1, never as "exit 2, nothing acted on".
+  bool acted = false;
+  /// `reap run`: CMD's exit status (128+N when signal N ended it).
+  std::optional<int> command_status;
+  /// The exit code reap returns, when it differs from exit_code() (`reap run`).
+  std::optional<int> final_exit_code;
 
   /// 1 when a process needed SIGKILL or survived or could not be signalled, or an unlink
   /// failed; else 0.

@@ -3,12 +3,17 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +33,20 @@ using util::UniqueFd;
 
 bool gone(int err) {
   return err == ENOENT || err == ESRCH;
+}
+
+constexpr unsigned kPfExiting = 0x00000004;  // PF_EXITING: do_exit() has begun
+
+/// The identity of what `name` (relative to `dirfd`, magic links followed) refers to,
+/// without syncing: AT_STATX_DONT_SYNC and only STATX_INO asked for, so a file on a dead NFS
+/// or FUSE server is answered from cached attributes instead of blocking reap (and NFS does
+/// not flush another process's dirty pages for it). The device is always filled by statx.
+/// Returns 0 or an errno.
+int identity_at(int dirfd, const char* name, DevIno& out) {
+  struct statx stx;
+  if (::statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_INO, &stx) != 0) return errno;
+  out = DevIno{makedev(stx.stx_dev_major, stx.stx_dev_minor), static_cast<ino_t>(stx.stx_ino)};
+  return 0;
 }
 
 /// reap's own credentials, for saying why a process could not be inspected.
@@ -80,8 +99,8 @@ int for_each_dirent(int fd, Fn&& fn) {
 }
 
 /// Reads /proc/PID/status into `p` (uids, gids, groups, SigIgn, CapPrm).
-bool read_status_into(int piddir, ProcessInfo& p, std::string& buf) {
-  if (util::read_single_record_at(piddir, "status", buf)) return false;
+bool read_status_into(int dirfd, const char* path, ProcessInfo& p, std::string& buf) {
+  if (util::read_single_record_at(dirfd, path, buf)) return false;
   auto status = parse_status(buf);
   if (!status) return false;
   p.uids = status->uids;
@@ -91,15 +110,6 @@ bool read_status_into(int piddir, ProcessInfo& p, std::string& buf) {
   p.cap_prm = status->cap_prm;
   p.have_status = true;
   return true;
-}
-
-/// What the process phase needs beyond stat: status, cmdline, cwd.
-void read_details(int piddir, ProcessInfo& p, std::string& buf) {
-  read_status_into(piddir, p, buf);
-  if (p.kernel_thread()) return;
-  util::read_file_at(piddir, "cmdline", p.cmdline);
-  struct stat st;
-  if (::fstatat(piddir, "cwd", &st, 0) == 0) p.cwd = DevIno::of(st);
 }
 
 /// Per-worker state: buffers reused across processes, and the results of its share.
@@ -112,6 +122,8 @@ struct Worker {
   std::string buf;
   std::vector<ProcessInfo> processes;
   std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
+  /// (pid, starttime) of every pid this worker looked at (starttime 0: unreadable).
+  std::vector<std::pair<pid_t, unsigned long long>> seen;
 
   void record(const DevIno& id, pid_t pid, HoldKind kind) {
     if (!options->watch.count(id)) return;
@@ -127,25 +139,55 @@ struct Worker {
     int failure = 0;
     int err = for_each_dirent(fddir, [&](const char* name, unsigned char) {
       if (failure) return;
-      struct stat st;
-      if (::fstatat(fddir, name, &st, 0) != 0) {
-        if (errno == ENOENT) return;  // closed meanwhile
-        failure = errno;
+      DevIno id;
+      if (int e = identity_at(fddir, name, id)) {
+        if (e == ENOENT) return;  // closed meanwhile
+        failure = e;
         return;
       }
-      if (!watch_devs.count(st.st_dev)) return;
-      record(DevIno::of(st), pid, HoldKind::Fd);
+      if (!watch_devs.count(id.dev)) return;
+      record(id, pid, HoldKind::Fd);
     });
     return failure ? failure : err;
+  }
+
+  /// A live thread of `p` whose leader has exited, as "NAME/task/TID" in `out`. Returns 0,
+  /// or ESRCH when no thread is left alive, or the errno of the listing.
+  int live_thread_path(int base, const char* name, const ProcessInfo& p, std::string& out) {
+    std::string task = std::string(name) + "/task";
+    UniqueFd taskdir(::openat(base, task.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!taskdir.valid()) return errno;
+    pid_t found = 0;
+    int err = for_each_dirent(taskdir.get(), [&](const char* tname, unsigned char) {
+      auto tid = parse_pid(tname);
+      if (found || !tid || *tid == p.pid) return;
+      std::string stat_path = std::string(tname) + "/stat";
+      if (util::read_single_record_at(taskdir.get(), stat_path.c_str(), buf)) return;
+      auto st = parse_stat(buf);
+      if (st && st->state != 'Z' && st->state != 'X') found = *tid;
+    });
+    if (err) return err;
+    if (!found) return ESRCH;
+    out = task + "/" + std::to_string(found);
+    return 0;
   }
 
   /// Reads fds (every distinct fd table among the threads) and maps of one process.
   /// Returns 0, or the errno that left something unread.
   int scan_holdings(int base, const char* name, ProcessInfo& p) {
+    // A leader that exited while other threads live has no fds or mappings of its own to
+    // show (its files and mm are gone from /proc/PID): read them through a live thread.
+    std::string thread_path;
+    pid_t self_tid = p.pid;
+    if (p.leader_exited()) {
+      if (int e = live_thread_path(base, name, p, thread_path)) return e == ESRCH ? ENOENT : e;
+      name = thread_path.c_str();
+      self_tid = *parse_pid(thread_path.substr(thread_path.rfind('/') + 1));
+    }
     // Fd tables first, maps last: the usual way to hold a segment is open, mmap, close.
     // Read in this order, a hold that moves from an fd to a mapping mid-scan is seen in
     // one of the two; read the other way round it could slip between them.
-    char path[48];
+    char path[64];
     auto at = [&](const char* leaf) {
       std::snprintf(path, sizeof path, "%s/%s", name, leaf);
       return path;
@@ -154,7 +196,10 @@ struct Worker {
     if (!fddir.valid()) return errno;
     int err = scan_fd_dir(fddir.get(), p.pid);
     if (err) return err;
-    if (p.num_threads > 1 && (err = scan_thread_fd_tables(base, at("task"), p))) return err;
+    if (p.num_threads > 1) {
+      std::string task = std::to_string(p.pid) + "/task";
+      if ((err = scan_thread_fd_tables(base, task.c_str(), p, self_tid))) return err;
+    }
 
     UniqueFd maps(::openat(base, at("maps"), O_RDONLY | O_CLOEXEC));
     if (!maps.valid()) return errno;
@@ -170,8 +215,10 @@ struct Worker {
     return 0;
   }
 
-  /// Reads the fd tables of the threads that do not share the leader's.
-  int scan_thread_fd_tables(int base, const char* task_path, const ProcessInfo& p) {
+  /// Reads the fd tables of the threads that do not share the table of `self_tid` (the
+  /// thread whose table was read already).
+  int scan_thread_fd_tables(int base, const char* task_path, const ProcessInfo& p,
+                            pid_t self_tid) {
     // A thread may have unshared its fd table (unshare(CLONE_FILES)): /proc/PID/fd shows
     // only the leader's. kcmp(KCMP_FILES) tells whether a task shares the leader's table;
     // where kcmp is unavailable, every task's table is read.
@@ -181,8 +228,8 @@ struct Worker {
     int err = for_each_dirent(taskdir.get(), [&](const char* name, unsigned char) {
       if (failure) return;
       auto tid = parse_pid(name);
-      if (!tid || *tid == p.pid) return;
-      if (::syscall(SYS_kcmp, p.pid, *tid, KCMP_FILES, 0, 0) == 0) return;
+      if (!tid || *tid == self_tid || *tid == p.pid) return;
+      if (::syscall(SYS_kcmp, self_tid, *tid, KCMP_FILES, 0, 0) == 0) return;
       std::string path = std::string(name) + "/fd";
       UniqueFd tfd(::openat(taskdir.get(), path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!tfd.valid()) {
@@ -225,7 +272,6 @@ struct Worker {
     processes.push_back(std::move(p));
   }
 
-  bool read_status(int piddir, ProcessInfo& p) { return read_status_into(piddir, p, buf); }
 
   /// Fills `p` from a parsed stat.
   static void take_stat(ProcessInfo& p, StatFields&& st) {
@@ -240,10 +286,13 @@ struct Worker {
   }
 
   /// Holdings could not be read (err): exited meanwhile (nothing to record), a kernel
-  /// thread or zombie (holds nothing), or a process reap cannot inspect.
-  void classify_unreadable(int err, int piddir, ProcessInfo& p) {
+  /// thread or zombie (holds nothing), exiting (judged again after a wait), or a process reap
+  /// cannot inspect.
+  void classify_unreadable(int err, int procfd, const char* name, ProcessInfo& p) {
     if (gone(err)) return;
-    if (int e = piddir < 0 ? errno : util::read_single_record_at(piddir, "stat", buf)) {
+    char path[48];
+    std::snprintf(path, sizeof path, "%s/stat", name);
+    if (int e = util::read_single_record_at(procfd, path, buf)) {
       if (gone(e)) return;  // exited meanwhile
       // Neither gone nor readable (EMFILE, ENOMEM, ...): it may hold anything. Fail closed.
       mark_uninspectable(p, e);
@@ -251,11 +300,19 @@ struct Worker {
       return;
     }
     auto again = parse_stat(buf);
-    if (!again || again->pid != p.pid) return;
+    if (!again || again->pid != p.pid || again->starttime != p.starttime) return;
     take_stat(p, std::move(*again));
     if (!p.holds_nothing()) {
-      if (!p.have_status) read_status(piddir, p);
-      mark_uninspectable(p, err);
+      if (!p.have_status) read_status(procfd, name, p);
+      if ((p.flags & kPfExiting) && !p.zombie()) {
+        // Freeing a large address space takes a while, and meanwhile /proc refuses its
+        // files: that is not "uninspectable", it is "about to hold nothing".
+        p.exiting = true;
+        p.inspected = false;
+        p.uninspectable_reason = "exiting";
+      } else {
+        mark_uninspectable(p, err);
+      }
     }
     processes.push_back(std::move(p));
   }
@@ -270,60 +327,30 @@ struct Worker {
     if (p.uninspectable_reason.empty()) p.uninspectable_reason = std::strerror(err);
   }
 
-  /// The sweep alone (no process phase): per process only what the holder index needs,
-  /// by paths relative to /proc (no directory fd to open and close per process).
-  void scan_holdings_only(int procfd, pid_t pid, const char* name) {
+  bool read_status(int procfd, const char* name, ProcessInfo& p) {
     char path[48];
-    auto at = [&](const char* leaf) {
-      std::snprintf(path, sizeof path, "%s/%s", name, leaf);
-      return path;
-    };
-    ProcessInfo p;
-    p.pid = pid;
-    if (int err = util::read_single_record_at(procfd, at("stat"), buf)) {
-      if (err == EACCES || err == EPERM)
-        record_hidden(pid, procfd, name);
-      else if (!gone(err))
-        record_unknown(pid, err);
-      return;
-    }
-    auto stat = parse_stat(buf);
-    if (!stat || stat->pid != pid) return;
-    take_stat(p, std::move(*stat));
-    if (p.holds_nothing()) return;  // kernel thread or zombie: not needed in the table
-    if (int err = scan_holdings(procfd, name, p)) {
-      UniqueFd piddir(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!piddir.valid() && !gone(errno)) {  // cannot even look again: fail closed
-        if (!gone(err)) mark_uninspectable(p, err), processes.push_back(std::move(p));
-        return;
-      }
-      if (piddir.valid()) classify_unreadable(err, piddir.get(), p);
-      return;
-    }
-    processes.push_back(std::move(p));
+    std::snprintf(path, sizeof path, "%s/status", name);
+    return read_status_into(procfd, path, p, buf);
   }
 
+  /// One process, by paths relative to /proc (no directory fd is held per process). With
+  /// ScanOptions::pin a pidfd is opened before stat is read and kept only for a process too
+  /// young to be pinned exactly later.
   void scan_pid(int procfd, pid_t pid, const char* name) {
-    if (!options->process_details) return scan_holdings_only(procfd, pid, name);
-    std::shared_ptr<UniqueFd> pin;
+    seen.emplace_back(pid, 0);
+    std::unique_ptr<UniqueFd> pin;
     if (options->pin) {
       int fd = pidfd_open(pid);
       if (fd < 0 && errno == ESRCH) return;               // vanished
-      if (fd >= 0) pin = std::make_shared<UniqueFd>(fd);  // else (EMFILE...) unpinned
+      if (fd >= 0) pin = std::make_unique<UniqueFd>(fd);  // else (EMFILE...) unpinned
     }
-    auto piddir =
-        std::make_shared<UniqueFd>(::openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!piddir->valid()) {
-      if (errno == EACCES || errno == EPERM)
-        record_hidden(pid, procfd, name);
-      else if (!gone(errno))
-        record_unknown(pid, errno);
-      return;  // else vanished
-    }
-    if (int err = util::read_single_record_at(piddir->get(), "stat", buf)) {
-      // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read.
+    char path[48];
+    std::snprintf(path, sizeof path, "%s/stat", name);
+    if (int err = util::read_single_record_at(procfd, path, buf)) {
+      // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read;
+      // hidepid=2 hides it, which is caught when /proc itself is checked.
       if (err == EACCES || err == EPERM)
-        record_hidden(pid, piddir->get(), ".");
+        record_hidden(pid, procfd, name);
       else if (!gone(err))
         record_unknown(pid, err);
       return;
@@ -332,19 +359,19 @@ struct Worker {
     if (!stat || stat->pid != pid) return;
     ProcessInfo p;
     p.pid = pid;
-    p.pidfd = std::move(pin);
+    p.read_at_ticks = now_in_ticks();
     take_stat(p, std::move(*stat));
-
-    if (options->defer_details) {
-      p.status_read = p.cmdline_read = p.cwd_read = false;
-      p.dir = piddir;  // Snapshot::status_of & co. read through it, if the policy asks
-    } else {
-      read_details(piddir->get(), p, buf);
+    seen.back().second = p.starttime;
+    if (pin && !p.exact_later()) p.pidfd = std::shared_ptr<UniqueFd>(std::move(pin));
+    pin.reset();
+    if (options->process_details) {
+      p.status_read = p.cmdline_read = p.cwd_read = p.exe_read = false;
+    } else if (p.holds_nothing()) {
+      return;  // kernel thread or zombie: the sweep alone does not need it in the table
     }
-
     if (!options->watch.empty() && !p.holds_nothing()) {
-      if (int err = scan_holdings(piddir->get(), ".", p)) {
-        classify_unreadable(err, piddir->get(), p);
+      if (int err = scan_holdings(procfd, name, p)) {
+        classify_unreadable(err, procfd, name, p);
         return;
       }
     }
@@ -358,32 +385,54 @@ bool ProcessInfo::kernel_thread() const {
   return (flags & kPfKthread) != 0 || pid == 2 || ppid == 2;
 }
 
-// The snapshot owns its processes; the lazily read fields are filled in place, once.
+// The snapshot owns its processes; the lazily read fields are filled in place, once. (The
+// snapshot is logically const: these reads complete what it describes, on demand.)
+namespace {
+std::string pid_path(pid_t pid, const char* leaf) {
+  return std::to_string(pid) + "/" + leaf;
+}
+}  // namespace
+
 const ProcessInfo& Snapshot::status_of(const ProcessInfo& p) const {
-  if (!p.status_read && p.dir && p.dir->valid()) {
+  if (!p.status_read && procfd && p.pid > 0) {
     std::string buf;
     auto& m = const_cast<ProcessInfo&>(p);
     m.status_read = true;
-    read_status_into(p.dir->get(), m, buf);
+    read_status_into(procfd->get(), pid_path(p.pid, "status").c_str(), m, buf);
   }
   return p;
 }
 
 const ProcessInfo& Snapshot::cmdline_of(const ProcessInfo& p) const {
-  if (!p.cmdline_read && p.dir && p.dir->valid()) {
+  if (!p.cmdline_read && procfd && p.pid > 0) {
     auto& m = const_cast<ProcessInfo&>(p);
     m.cmdline_read = true;
-    if (!p.kernel_thread()) util::read_file_at(p.dir->get(), "cmdline", m.cmdline);
+    if (!p.kernel_thread())
+      util::read_file_at(procfd->get(), pid_path(p.pid, "cmdline").c_str(), m.cmdline);
   }
   return p;
 }
 
 const ProcessInfo& Snapshot::cwd_of(const ProcessInfo& p) const {
-  if (!p.cwd_read && p.dir && p.dir->valid()) {
+  if (!p.cwd_read && procfd && p.pid > 0) {
     auto& m = const_cast<ProcessInfo&>(p);
     m.cwd_read = true;
-    struct stat st;
-    if (!p.kernel_thread() && ::fstatat(p.dir->get(), "cwd", &st, 0) == 0) m.cwd = DevIno::of(st);
+    DevIno id;
+    if (!p.kernel_thread() && identity_at(procfd->get(), pid_path(p.pid, "cwd").c_str(), id) == 0)
+      m.cwd = id;
+  }
+  return p;
+}
+
+const ProcessInfo& Snapshot::exe_of(const ProcessInfo& p) const {
+  if (!p.exe_read && procfd && p.pid > 0) {
+    auto& m = const_cast<ProcessInfo&>(p);
+    m.exe_read = true;
+    char target[4096];
+    ssize_t n = p.kernel_thread() ? -1
+                                  : ::readlinkat(procfd->get(), pid_path(p.pid, "exe").c_str(),
+                                                 target, sizeof target);
+    if (n > 0) m.exe.assign(target, static_cast<std::size_t>(n));
   }
   return p;
 }
@@ -424,21 +473,127 @@ std::optional<unsigned long long> read_starttime(const std::string& proc_root, p
   return st->starttime;
 }
 
+namespace {
+
+/// Forks (and clones) since boot: the "processes" line of /proc/stat; 0 if unreadable.
+unsigned long long forks_since_boot(int procfd) {
+  std::string text;
+  if (util::read_file_at(procfd, "stat", text)) return 0;
+  auto at = text.find("\nprocesses ");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text.c_str() + at + 11, nullptr, 10);
+}
+
+long pid_max(int procfd) {
+  std::string text;
+  if (util::read_file_at(procfd, "sys/kernel/pid_max", text)) return 32768;
+  long v = std::strtol(text.c_str(), nullptr, 10);
+  return v > 0 ? v : 32768;
+}
+
+std::vector<std::pair<pid_t, std::string>> list_pids(int procfd, const std::string& root) {
+  std::vector<std::pair<pid_t, std::string>> pids;
+  // The same fd each time (a low descriptor limit may leave no other), rewound first.
+  int err = ::lseek(procfd, 0, SEEK_SET) < 0 ? errno : 0;
+  if (!err)
+    err = for_each_dirent(procfd, [&](const char* name, unsigned char) {
+      if (auto pid = parse_pid(name)) pids.emplace_back(*pid, name);
+    });
+  if (err) throw std::system_error(err, std::generic_category(), "cannot list " + root);
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+/// Rounds of re-listing before the scan gives up on seeing a quiet moment (fork storm).
+constexpr int kMaxRelists = 8;
+
+/// Processes that were exiting when their files could not be read: wait for them through
+/// pidfds (bounded by options.exiting_wait_seconds), then read them again. Gone ones leave
+/// the snapshot (with their holdings); the rest are judged as they are now.
+void wait_for_exiting(Snapshot& snap, const ScanOptions& options, Worker& w) {
+  std::vector<std::size_t> exiting;
+  for (std::size_t i = 0; i < snap.processes.size(); ++i)
+    if (snap.processes[i].exiting) exiting.push_back(i);
+  if (exiting.empty()) return;
+  std::vector<UniqueFd> fds;
+  std::vector<struct pollfd> polls;
+  for (std::size_t i : exiting) {
+    int fd = pidfd_open(snap.processes[i].pid);
+    if (fd < 0) continue;
+    fds.emplace_back(fd);
+    polls.push_back({fd, POLLIN, 0});
+  }
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(options.exiting_wait_seconds));
+  auto t0 = Clock::now();
+  for (std::size_t waiting = polls.size(); waiting > 0;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    int n = ::poll(polls.data(), polls.size(), static_cast<int>(std::min<long long>(left, 1000)));
+    if (n < 0 && errno != EINTR) break;
+    waiting = 0;
+    for (auto& pfd : polls) {
+      if (pfd.revents) pfd.fd = -1;  // exited: stop watching
+      if (pfd.fd >= 0) ++waiting;
+    }
+  }
+  double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  std::set<pid_t> removed;
+  std::vector<ProcessInfo> added;
+  char after[64];
+  std::snprintf(after, sizeof after, "exiting: still releasing its files after %.1f s", waited);
+  w.holders.clear();
+  for (std::size_t i : exiting) {
+    ProcessInfo& old = snap.processes[i];
+    std::string name = std::to_string(old.pid);
+    w.processes.clear();
+    w.scan_pid(snap.procfd->get(), old.pid, name.c_str());
+    bool same = false;
+    for (auto& p : w.processes) {
+      if (p.pid == old.pid && p.starttime == old.starttime) {
+        same = true;
+        if (p.exiting) p.uninspectable_reason = after;
+        old = std::move(p);
+      } else {
+        added.push_back(std::move(p));  // the pid was reused meanwhile
+      }
+    }
+    if (!same) removed.insert(old.pid);
+  }
+  w.processes.clear();
+  std::erase_if(snap.processes, [&](const ProcessInfo& p) {
+    return p.exiting && removed.count(p.pid) && p.uninspectable_reason == "exiting";
+  });
+  for (auto& [id, list] : snap.holders)
+    std::erase_if(list, [&](const Holding& h) { return removed.count(h.pid) > 0; });
+  for (auto& [id, list] : w.holders) {
+    auto& dst = snap.holders[id];
+    dst.insert(dst.end(), list.begin(), list.end());
+  }
+  w.holders.clear();
+  for (auto& p : added) snap.processes.push_back(std::move(p));
+  std::stable_sort(snap.processes.begin(), snap.processes.end(),
+                   [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+}
+
+}  // namespace
+
 Snapshot scan_proc(const ScanOptions& options) {
-  UniqueFd procfd(::open(options.proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!procfd.valid())
+  auto procfd = std::make_shared<UniqueFd>(
+      ::open(options.proc_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!procfd->valid())
     throw std::system_error(errno, std::generic_category(), "cannot open " + options.proc_root);
+  const int proc = procfd->get();
   Snapshot snap;
+  snap.procfd = procfd;
   snap.taken_at_ticks = now_in_ticks();
   snap.others_hidden = !options.watch.empty() && proc_hides_others(options.proc_root);
 
-  std::vector<std::pair<pid_t, std::string>> pids;
-  int err = for_each_dirent(procfd.get(), [&](const char* name, unsigned char) {
-    if (auto pid = parse_pid(name)) pids.emplace_back(*pid, name);
-  });
-  if (err)
-    throw std::system_error(err, std::generic_category(), "cannot list " + options.proc_root);
-  std::sort(pids.begin(), pids.end());
+  const bool converge = options.converge && !options.watch.empty();
+  unsigned long long forks = converge ? forks_since_boot(proc) : 0;
+  auto pids = list_pids(proc, options.proc_root);
 
   std::unordered_set<dev_t> watch_devs;
   for (const auto& id : options.watch) watch_devs.insert(id.dev);
@@ -460,7 +615,7 @@ Snapshot scan_proc(const ScanOptions& options) {
   // Interleaved shares keep the per-thread load even (pids are sorted; big processes cluster).
   auto run = [&](unsigned index) {
     for (std::size_t i = index; i < pids.size(); i += nthreads)
-      workers[index].scan_pid(procfd.get(), pids[i].first, pids[i].second.c_str());
+      workers[index].scan_pid(proc, pids[i].first, pids[i].second.c_str());
   };
   if (nthreads == 1) {
     run(0);
@@ -469,6 +624,59 @@ Snapshot scan_proc(const ScanOptions& options) {
     for (unsigned t = 1; t < nthreads; ++t) threads.emplace_back(run, t);
     run(0);
     for (auto& t : threads) t.join();
+  }
+  Worker& late = workers[0];  // scans what the re-listings and the exiting wait add
+
+  // Convergence: a process created while /proc was being read was not in the listing. If
+  // the fork counter moved, list again and scan every (pid, start time) not seen, until a
+  // listing finds no process created since the one before. A holder that handed its fd to a
+  // child by fork and closed its own copy before it was read is then seen in the child.
+  // (pid, start time) of entries whose pid now names another process: the first is dead.
+  std::set<std::pair<pid_t, unsigned long long>> replaced;
+  if (converge) {
+    std::map<pid_t, unsigned long long> seen;
+    for (auto& w : workers)
+      for (auto& [pid, start] : w.seen) seen[pid] = start;
+    const long space = pid_max(proc) - 300;
+    bool quiet = false;
+    for (int round = 0; round < kMaxRelists && !quiet; ++round) {
+      unsigned long long now = forks_since_boot(proc);
+      if (now != 0 && now == forks) {
+        quiet = true;
+        break;
+      }
+      // A pid can name a new process only after the allocator wrapped around the pid space
+      // (or after a privileged write to ns_last_pid): re-read start times only if it could
+      // have, judging by how many forks happened.
+      bool wrap_possible = now == 0 || static_cast<long long>(now - forks) * 2 >=
+                                           space - static_cast<long long>(seen.size());
+      forks = now;
+      ++snap.relists;
+      for (const auto& [pid, name] : list_pids(proc, options.proc_root)) {
+        auto it = seen.find(pid);
+        if (it != seen.end() && !wrap_possible) continue;
+        if (it != seen.end()) {
+          auto start = read_starttime(options.proc_root, pid);
+          if (!start || *start == it->second) continue;
+          replaced.insert({pid, it->second});
+        }
+        late.seen.clear();
+        late.scan_pid(proc, pid, name.c_str());
+        seen[pid] = late.seen.empty() ? 0 : late.seen.back().second;
+      }
+    }
+    if (!quiet) {
+      // Processes kept appearing: some process alive now may never have been read. Fail
+      // closed: stands for any of them, so nothing they could hold is judged unheld.
+      ProcessInfo storm;
+      storm.pid = 0;
+      storm.comm = "processes created during the scan";
+      storm.inspected = false;
+      storm.uninspectable_reason =
+          "new processes kept appearing while /proc was read (" +
+          std::to_string(kMaxRelists) + " re-listings)";
+      late.processes.push_back(std::move(storm));
+    }
   }
 
   for (auto& w : workers) {
@@ -480,6 +688,11 @@ Snapshot scan_proc(const ScanOptions& options) {
       dst.insert(dst.end(), list.begin(), list.end());
     }
   }
+  if (!replaced.empty()) {
+    // Drop the dead process's entry. Its holdings stay: a dead holder only keeps a segment.
+    std::erase_if(snap.processes,
+                  [&](const ProcessInfo& p) { return replaced.count({p.pid, p.starttime}) > 0; });
+  }
   if (snap.others_hidden) {
     // Stands for every process hidepid keeps out of the listing: any uid but ours.
     ProcessInfo hidden;
@@ -490,8 +703,9 @@ Snapshot scan_proc(const ScanOptions& options) {
     hidden.owner_hint = static_cast<uid_t>(-1);
     snap.processes.push_back(std::move(hidden));
   }
-  std::sort(snap.processes.begin(), snap.processes.end(),
-            [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  std::stable_sort(snap.processes.begin(), snap.processes.end(),
+                   [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  wait_for_exiting(snap, options, late);
   for (auto& [id, list] : snap.holders)
     std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
       return a.pid != b.pid ? a.pid < b.pid : a.kind < b.kind;

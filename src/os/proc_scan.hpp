@@ -50,20 +50,40 @@ struct ProcessInfo {
   bool inspected = true;
   std::string uninspectable_reason;
 
-  /// With ScanOptions::pin: a pidfd opened before stat was read. It names the process whose
-  /// fields these are, or one that has exited since (pid reuse in between): never another.
+  /// With ScanOptions::pin, for a process that was young when scanned (see exact_later):
+  /// a pidfd opened before its stat was read. It names the process whose fields these are,
+  /// or one that has exited since (pid reuse in between): never another.
   std::shared_ptr<util::UniqueFd> pidfd;
+  /// Boot-relative clock tick at which stat was read.
+  unsigned long long read_at_ticks = 0;
 
-  /// With ScanOptions::defer_details, status, cmdline and cwd are read only when asked for
-  /// (Snapshot::status_of, cmdline_of, cwd_of), through `dir`, the /proc/PID directory fd
-  /// kept open, so a reused pid cannot answer for the scanned process.
+  /// Status, cmdline, cwd and exe are read only when asked for (Snapshot::status_of & co.),
+  /// by path under the snapshot's /proc. A read that raced with pid reuse describes another
+  /// process; that is harmless for a negative decision, and a positive one is confirmed by
+  /// pinning (pidfd + start time) after the reads: while the pinned process lives, its pid
+  /// named it all along.
   bool status_read = true;
   bool cmdline_read = true;
   bool cwd_read = true;
-  std::shared_ptr<util::UniqueFd> dir;
+  bool exe_read = true;
+  std::string exe;  ///< /proc/PID/exe target, raw (empty if unreadable)
+
+  /// Set when stat flags show PF_EXITING (and it is not a zombie): its files are being
+  /// released and /proc may refuse to show them.
+  bool exiting = false;
+
+  /// True when pinning it later by pidfd_open + a start-time check is exact: its stat was
+  /// read at least two ticks after it started, so any process that reuses the pid starts in
+  /// a later tick. (Younger ones need the scan's pin, `pidfd`.)
+  bool exact_later() const { return read_at_ticks >= starttime + 2; }
 
   bool kernel_thread() const;
   bool zombie() const { return state == 'Z' || state == 'X'; }
+  /// The thread group leader exited but other threads live on: /proc/PID/{fd,maps} are
+  /// empty, its files are seen through a live thread (task/TID).
+  bool leader_exited() const { return zombie() && num_threads > 1; }
+  /// The whole process has exited (a zombie with no live thread): nothing to signal.
+  bool gone() const { return zombie() && num_threads <= 1; }
   /// Kernel threads and exited single-threaded processes have no files. (A zombie thread
   /// group leader whose other threads live still has them: that is not "nothing".)
   bool holds_nothing() const { return kernel_thread() || (zombie() && num_threads <= 1); }
@@ -79,18 +99,24 @@ struct Holding {
 
 struct ScanOptions {
   std::string proc_root = "/proc";
-  /// Read status, cmdline and cwd: needed by the process phase. Without it (the sweep
-  /// alone) only what the holder index needs is read, and kernel threads and zombies are
-  /// left out of the table.
+  /// Keep every process in the table, kernel threads and zombies too, with status, cmdline,
+  /// cwd and exe readable on demand: the process phase needs them. Without it (the sweep
+  /// alone) only what the holder index needs is read.
   bool process_details = true;
-  /// With process_details: read them only when Snapshot::with_details asks, through the
-  /// /proc/PID directory fd kept open (so a reused pid cannot answer for the scanned one).
-  bool defer_details = false;
   /// When non-empty: read every fd table and mapping and record who holds these identities.
   std::unordered_set<DevIno, DevInoHash> watch;
-  /// Open a pidfd for every process before reading its stat (ProcessInfo::pidfd), so a
-  /// later signal reaches exactly the scanned process or none (the process phase sets it).
+  /// Open a pidfd before reading each process's stat, and keep it for the processes that
+  /// are too young to be pinned exactly later (ProcessInfo::exact_later), so a signal
+  /// reaches exactly the scanned process or none (the process phase sets it). Others hold
+  /// no descriptor.
   bool pin = false;
+  /// With a watch set: list /proc again after the scan and scan the processes that appeared
+  /// meanwhile, until a listing shows nothing new (bounded). A holder that forked a child and
+  /// closed its own copy before it was read is then seen through the child.
+  bool converge = true;
+  /// Processes whose stat shows PF_EXITING and whose files cannot be read are waited for
+  /// (through a pidfd) this long, then judged again.
+  double exiting_wait_seconds = 2.0;
   /// Read mappings with the PROCMAP_QUERY ioctl where the kernel has it (6.11+), else (or
   /// when false) parse the text of /proc/PID/maps.
   bool maps_query = true;
@@ -112,6 +138,10 @@ class Snapshot {
   /// (EMFILE...), and the reason of one of them. The process phase cannot see them at all.
   std::size_t unreadable = 0;
   std::string unreadable_reason;
+  /// Extra listings of /proc it took until no new process appeared (0: none was needed).
+  int relists = 0;
+  /// /proc, held open for the lazily read details.
+  std::shared_ptr<util::UniqueFd> procfd;
 
   const ProcessInfo* find(pid_t pid) const;
   /// `p` (an element of `processes`) with the deferred part read, once. The cheap parts
@@ -119,6 +149,7 @@ class Snapshot {
   const ProcessInfo& status_of(const ProcessInfo& p) const;
   const ProcessInfo& cmdline_of(const ProcessInfo& p) const;
   const ProcessInfo& cwd_of(const ProcessInfo& p) const;
+  const ProcessInfo& exe_of(const ProcessInfo& p) const;
   /// Holdings of `id`, or nullptr when nothing in the snapshot holds it.
   const std::vector<Holding>* holders_of(const DevIno& id) const;
   std::vector<const ProcessInfo*> uninspectable() const;

@@ -2,11 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "util/escape.hpp"
@@ -48,6 +51,44 @@ bool ShmDir::open(const std::string& path, std::string& error) {
   path_ = path;
   dev_ = st.st_dev;
   return true;
+}
+
+bool ShmDir::on_memory_fs(std::string& fs) const {
+  struct statfs sf;
+  if (::fstatfs(fd_.get(), &sf) != 0) {
+    fs = std::string("unknown (") + std::strerror(errno) + ")";
+    return false;
+  }
+  switch (static_cast<unsigned long>(sf.f_type)) {
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+    case HUGETLBFS_MAGIC:
+      return true;
+    case EXT4_SUPER_MAGIC:  // also ext2/ext3
+      fs = "ext4";
+      return false;
+    case XFS_SUPER_MAGIC:
+      fs = "xfs";
+      return false;
+    case BTRFS_SUPER_MAGIC:
+      fs = "btrfs";
+      return false;
+    case OVERLAYFS_SUPER_MAGIC:
+      fs = "overlayfs";
+      return false;
+    case NFS_SUPER_MAGIC:
+      fs = "nfs";
+      return false;
+    case PROC_SUPER_MAGIC:
+      fs = "proc";
+      return false;
+    default: {
+      char hex[32];
+      std::snprintf(hex, sizeof hex, "type 0x%lx", static_cast<unsigned long>(sf.f_type));
+      fs = hex;
+      return false;
+    }
+  }
 }
 
 std::vector<DirEntry> ShmDir::list(unsigned threads) const {

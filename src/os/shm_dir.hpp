@@ -58,6 +58,11 @@ class ShmDir {
   /// where it points): a sweep follows no symlink, not even at its root.
   bool open(const std::string& path, std::string& error);
 
+  /// True when the open directory is on a memory filesystem (tmpfs, ramfs, hugetlbfs), the
+  /// only kind where POSIX shm segments live; else false with `fs` naming what it is
+  /// ("ext4", or the statfs magic in hex). A sweep elsewhere could delete ordinary files.
+  bool on_memory_fs(std::string& fs) const;
+
   /// Every entry except "." and "..", each lstat'ed relative to the directory fd, sorted
   /// by name (bytewise).
   /// Entries that vanish between listing and lstat are left out. `threads`: lstat calls

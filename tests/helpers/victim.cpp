@@ -4,7 +4,7 @@
 //               [--on-int exit|ignore|linger|fork] [--stop] [--tree DEPTH WIDTH] [--zombie]
 //               [--drop UID:GID] [--child "ARGS"]...
 //
-//   --marker TEXT   only there to appear in argv (cmdline) so a test can --match it
+//   --marker TEXT   re-exec with argv[0] "reap-victim[TEXT]" so a test can --match it
 //   --chdir DIR     working directory (orphan-mode cwd)
 //   --double-fork   fork and let the first process exit at once, so the rest runs orphaned
 //                   (adopted by the nearest subreaper or PID 1)
@@ -126,7 +126,26 @@ std::vector<std::string> split(const std::string& s) {
 
 }  // namespace
 
+// reap's --match compares with the program (argv[0], the executable, an interpreter's
+// script), not with arguments. A victim given --marker M re-executes itself once with argv[0]
+// "reap-victim[M]", so the program a test matches on carries its unique marker.
+void put_marker_in_program_name(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) != "--marker") continue;
+    std::string name = std::string("reap-victim[") + argv[i + 1] + "]";
+    if (name == argv[0]) return;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0) die("readlink /proc/self/exe");
+    self[n] = 0;
+    argv[0] = name.data();
+    ::execv(self, argv);
+    die("execv");
+  }
+}
+
 int main(int argc, char** argv) {
+  put_marker_in_program_name(argc, argv);
   std::string chdir_to;
   bool double_fork = false;
   bool subreaper = false;

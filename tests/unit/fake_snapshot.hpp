@@ -25,6 +25,7 @@ inline os::ProcessInfo proc(pid_t pid, pid_t ppid, uid_t uid, std::string comm,
   p.uids = {uid, uid, uid, uid};
   p.gids = {uid, uid, uid, uid};
   p.starttime = 1000 + static_cast<unsigned long long>(pid);
+  p.read_at_ticks = p.starttime + 100;  // old enough to be pinned exactly later
   return p;
 }
 
