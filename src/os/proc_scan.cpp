@@ -640,6 +640,7 @@ Snapshot scan_proc(const ScanOptions& options) {
     const long space = pid_max(proc) - 300;
     bool quiet = false;
     for (int round = 0; round < kMaxRelists && !quiet; ++round) {
+      // Fast path: no fork anywhere since the last listing, so nothing new can be there.
       unsigned long long now = forks_since_boot(proc);
       if (now != 0 && now == forks) {
         quiet = true;
@@ -647,11 +648,13 @@ Snapshot scan_proc(const ScanOptions& options) {
       }
       // A pid can name a new process only after the allocator wrapped around the pid space
       // (or after a privileged write to ns_last_pid): re-read start times only if it could
-      // have, judging by how many forks happened.
-      bool wrap_possible = now == 0 || static_cast<long long>(now - forks) * 2 >=
-                                           space - static_cast<long long>(seen.size());
+      // have, judging by how many forks happened (or when the counter is unreadable).
+      bool wrap_possible = now == 0 || forks == 0 ||
+                           static_cast<long long>(now - forks) * 2 >=
+                               space - static_cast<long long>(seen.size());
       forks = now;
       ++snap.relists;
+      quiet = true;  // unless this listing shows a process not read yet
       for (const auto& [pid, name] : list_pids(proc, options.proc_root)) {
         auto it = seen.find(pid);
         if (it != seen.end() && !wrap_possible) continue;
@@ -660,6 +663,7 @@ Snapshot scan_proc(const ScanOptions& options) {
           if (!start || *start == it->second) continue;
           replaced.insert({pid, it->second});
         }
+        quiet = false;
         late.seen.clear();
         late.scan_pid(proc, pid, name.c_str());
         seen[pid] = late.seen.empty() ? 0 : late.seen.back().second;
