@@ -143,7 +143,9 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
           {item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill, item.pidfd});
       target_items.push_back(&item);
       const os::ProcessInfo* p = current->find(item.pid);
-      context.known.push_back({item.pid, item.starttime, p ? p->pgrp : -1});
+      std::string exe;
+      if (p && sel.mode == core::ProcessSelection::Mode::Orphan) exe = current->exe_of(*p).exe;
+      context.known.push_back({item.pid, item.starttime, p ? p->pgrp : -1, std::move(exe)});
     }
     const bool waiting = !deferred.empty() || !context.unsettled.empty();
     if (targets.empty() && (!waiting || settle_waits >= kMaxSettleWaits)) {
@@ -168,6 +170,7 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
         break;
       }
       g_phases.mark("plan");
+      if (!context.reaping_since) context.reaping_since = os::now_in_ticks();
       auto outcomes = os::escalate(targets, esc);
       g_phases.mark("signal and wait");
       for (std::size_t i = 0; i < outcomes.size(); ++i) {

@@ -13,6 +13,10 @@
 namespace reap::core {
 namespace {
 
+/// How long (clock ticks, 10 ms each) a process adopted while reaping is given to settle
+/// into the program it will run before it is judged as it is.
+constexpr unsigned long long kSettleTicks = 5;
+
 bool ignores_sigint(const os::ProcessInfo& p) {
   return p.have_status && (p.sig_ign & (1ull << (SIGINT - 1)));
 }
@@ -120,9 +124,11 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
   if (rescan) {
     std::map<pid_t, unsigned long long> known_start;
     std::set<pid_t> known_groups;
+    std::set<std::string> known_exes;
     for (const auto& k : rescan->known) {
       known_start[k.pid] = k.starttime;
       known_groups.insert(k.pgrp);
+      if (!k.exe.empty()) known_exes.insert(k.exe);
     }
     for (const auto& p : snap.processes) {
       if (known_start.count(p.pid) || !eligible(p)) continue;
@@ -135,16 +141,28 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
       if (!member && is_new && p.have_status && p.euid() == sel.uid && adopters.count(p.ppid) &&
           known_groups.count(p.pgrp))
         member = true;
+      if (!member && is_new && sel.mode == ProcessSelection::Mode::Orphan &&
+          rescan->reaping_since && p.starttime >= rescan->reaping_since &&
+          adopters.count(p.ppid) && !adopters.count(p.pid) && in_scope(p) &&
+          known_exes.count(snap.exe_of(p).exe))
+        member = true;
       if (member) {
         roots.push_back(&p);
         continue;
       }
-      // Adopted just now and not judged yet: mid-exec (its cmdline reads empty until the new
-      // program's arguments are in place), or too young to pin exactly. A grandchild that a
-      // dying member double-forked looks like this for a moment; the caller looks again.
-      if (is_new && sel.mode == ProcessSelection::Mode::Orphan && adopters.count(p.ppid) &&
-          !adopters.count(p.pid) && in_scope(p) &&
-          (snap.cmdline_of(p).cmdline.empty() || (!p.exact_later() && !p.pidfd)))
+      // Adopted just now, in scope, and not matching yet: it may be mid-exec (its cmdline
+      // reads empty until the new program's arguments are in place) or between the execs of
+      // a chain. A grandchild that a dying member double-forked looks like this for a moment:
+      // the caller looks again until it is kSettleTicks old, then judges it as it is.
+      if (sel.mode != ProcessSelection::Mode::Orphan || !adopters.count(p.ppid) ||
+          adopters.count(p.pid))
+        continue;
+      // Or it could not be judged at all: its status or cwd vanished after the scan read its
+      // stat, so it is exiting, and children it forked are being adopted after that scan.
+      bool unreadable = !snap.status_of(p).have_status || !snap.cwd_of(p).cwd;
+      if (unreadable ? is_new
+                     : in_scope(p) && !matches(p) &&
+                           (p.cmdline.empty() || snap.taken_at_ticks < p.starttime + kSettleTicks))
         rescan->unsettled.push_back(p.pid);
     }
   }

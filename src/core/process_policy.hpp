@@ -62,6 +62,7 @@ struct KnownMember {
   pid_t pid;
   unsigned long long starttime;
   pid_t pgrp;
+  std::string exe;  ///< /proc/PID/exe as read (orphan mode), for the same-program rule
 };
 
 /// What a rescan knows from the rounds before it.
@@ -70,17 +71,22 @@ struct RescanContext {
   /// (pid, starttime) of every process in every earlier snapshot: "new" means absent here.
   std::set<std::pair<pid_t, unsigned long long>> seen;
   /// Filled by plan_processes: new processes, adopted, of the uid, in the orphan-mode cwd,
-  /// that cannot be judged yet: mid-exec (no cmdline to read) or so young that no pidfd
-  /// could pin them exactly. The caller takes another round rather than end with them.
+  /// whose program does not match (yet) and that cannot be judged yet: mid-exec (no cmdline
+  /// to read) or younger than 50 ms (between the execs of a chain). The caller takes
+  /// another round rather than end with them.
   std::vector<pid_t> unsettled;
+  /// Boot-relative tick at which the first signal was sent; 0 before that.
+  unsigned long long reaping_since = 0;
 };
 
 /// The plan for one round: every member of the leaked trees, each with its verdict,
 /// ordered by pid. Zombies and kernel threads never appear (they are gone / not ours).
 /// On a rescan, a process also joins when its parent is a known member (same start time:
-/// not a reused pid), or (a heuristic) when it is new since the earlier scans, owned by the
-/// uid, adopted (by PID 1 or an adopter) and in the process group of a known member: a child
-/// forked while its parent was dying, then orphaned.
+/// not a reused pid), or (heuristics for a child forked while its parent was dying, then
+/// orphaned) when it is new since the earlier scans, owned by the uid, adopted (by PID 1 or
+/// an adopter) and either in the process group of a known member, or (orphan mode) started
+/// after the first signal, in the orphan-mode cwd, and running the same executable as a
+/// known member (a double fork that called setsid() leaves no other trace).
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
                                             RescanContext* rescan = nullptr);
 

@@ -591,7 +591,7 @@ Snapshot scan_proc(const ScanOptions& options) {
   snap.taken_at_ticks = now_in_ticks();
   snap.others_hidden = !options.watch.empty() && proc_hides_others(options.proc_root);
 
-  const bool converge = options.converge && !options.watch.empty();
+  const bool converge = options.converge;
   unsigned long long forks = converge ? forks_since_boot(proc) : 0;
   auto pids = list_pids(proc, options.proc_root);
 

@@ -110,9 +110,10 @@ struct ScanOptions {
   /// reaches exactly the scanned process or none (the process phase sets it). Others hold
   /// no descriptor.
   bool pin = false;
-  /// With a watch set: list /proc again after the scan and scan the processes that appeared
-  /// meanwhile, until a listing shows nothing new (bounded). A holder that forked a child and
-  /// closed its own copy before it was read is then seen through the child.
+  /// List /proc again after the scan and scan the processes that appeared meanwhile, until
+  /// a listing shows nothing new (bounded). A holder that forked a child and closed its own
+  /// copy before it was read is then seen through the child; a child forked by a process
+  /// that was read only after it exited is seen at all.
   bool converge = true;
   /// Processes whose stat shows PF_EXITING and whose files cannot be read are waited for
   /// (through a pidfd) this long, then judged again.

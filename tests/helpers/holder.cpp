@@ -1,6 +1,7 @@
 // reap-holder: a test helper that holds files the way real programs hold POSIX shm segments.
 //
-//   reap-holder [--ready-fd N] [--drop UID:GID] [--nondumpable] SPEC...
+//   reap-holder [--ready-fd N] [--drop UID:GID] [--nondumpable] [--comm NAME]
+//               [--leader-exits] [--big MIB] SPEC...
 //
 // Each SPEC is one of
 //   fd:PATH      open PATH and keep the descriptor
@@ -9,14 +10,18 @@
 //                thread's private fd table refers to the file
 // Files are opened as the invoking user; --drop then switches to UID:GID (no supplementary
 // groups) and --nondumpable clears the dumpable flag afterwards (so /proc/PID/fd and maps
-// cannot be read by the same uid). When everything is held the holder writes "ready <pid>\n"
-// to the ready fd (default: stdout) and sleeps until it is killed.
+// cannot be read by the same uid). --comm sets the process name (prctl PR_SET_NAME);
+// --big touches MIB MiB of anonymous memory (a process that takes a while to exit);
+// --leader-exits makes the main thread exit after "ready" while another thread lives on (the
+// leader becomes a zombie, /proc/PID/maps and fd empty). When everything is held the holder
+// writes "ready <pid>\n" to the ready fd (default: stdout) and sleeps until it is killed.
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,6 +81,9 @@ int main(int argc, char** argv) {
   gid_t drop_gid = 0;
   bool nondumpable = false;
   std::vector<std::string> thread_paths;
+  std::string comm;
+  bool leader_exits = false;
+  unsigned long big_mib = 0;
 
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -92,6 +100,12 @@ int main(int argc, char** argv) {
       drop_gid = static_cast<gid_t>(g);
     } else if (arg == "--nondumpable") {
       nondumpable = true;
+    } else if (arg == "--comm" && i + 1 < argc) {
+      comm = argv[++i];
+    } else if (arg == "--leader-exits") {
+      leader_exits = true;
+    } else if (arg == "--big" && i + 1 < argc) {
+      big_mib = std::strtoul(argv[++i], nullptr, 10);
     } else if (arg.rfind("fd:", 0) == 0) {
       int fd = ::open(arg.c_str() + 3, O_RDONLY | O_CLOEXEC);
       if (fd < 0) die("open " + arg.substr(3));
@@ -140,7 +154,21 @@ int main(int argc, char** argv) {
   }
   if (nondumpable && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("PR_SET_DUMPABLE 0");
 
+  if (!comm.empty() && ::prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0) != 0) die("PR_SET_NAME");
+  if (big_mib > 0) {
+    size_t len = big_mib << 20;
+    void* m = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) die("mmap big");
+    for (size_t off = 0; off < len; off += 4096) static_cast<char*>(m)[off] = 1;
+  }
+
   write_all(ready_fd, "ready " + std::to_string(::getpid()) + "\n");
   if (ready_fd != 1) ::close(ready_fd);
+  if (leader_exits) {
+    std::thread([] {
+      for (;;) ::pause();
+    }).detach();
+    ::syscall(SYS_exit, 0);  // this thread only: the process lives on in the other one
+  }
   for (;;) ::pause();
 }

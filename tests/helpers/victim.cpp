@@ -11,7 +11,12 @@
 //   --subreaper     PR_SET_CHILD_SUBREAPER, so orphaned descendants stay in this subtree
 //   --on-int MODE   exit: exit 130 on SIGINT (default); ignore: SIG_IGN;
 //                   linger: catch SIGINT and keep running; fork: fork a child (which exits on
-//                   the next SIGINT) and then exit
+//                   the next SIGINT) and then exit; daemonize: fork a child that calls
+//                   setsid() and forks a grandchild that ignores SIGINT and execs this program
+//                   again (same --marker), then both exit; count: report "sigints N" half a
+//                   second after the first SIGINT, then exit; become:UID: switch every uid to
+//                   UID (needs a saved uid of 0, see --keep-saved-root) and keep running
+//   --keep-saved-root  with --drop: keep 0 as the saved uid
 //   --stop          raise SIGSTOP after reporting ready
 //   --tree D W      fork W children, each of which forks W more, D levels deep
 //   --zombie        fork a child that exits at once and is never waited for
@@ -38,7 +43,7 @@
 
 namespace {
 
-enum class OnInt { kExit, kIgnore, kLinger, kFork };
+enum class OnInt { kExit, kIgnore, kLinger, kFork, kDaemonize, kCount, kBecome };
 
 int g_ready_fd = 1;
 volatile sig_atomic_t g_fork_on_int = 0;
@@ -84,6 +89,43 @@ void on_sigint(int) {
 
 void on_sigint_linger(int) {}
 
+// --on-int daemonize: argv of the grandchild, prepared before any signal arrives.
+std::vector<std::string> g_daemon_args;
+std::vector<char*> g_daemon_argv;
+std::string g_self_path;
+
+// A dying process that double-forks: the child calls setsid() and forks a grandchild that
+// ignores SIGINT and execs this program again (same marker, --on-int ignore); the child and
+// this process exit. Only async-signal-safe calls.
+void on_sigint_daemonize(int) {
+  pid_t a = ::fork();
+  if (a == 0) {
+    ::setsid();
+    pid_t g = ::fork();
+    if (g == 0) {
+      ::signal(SIGINT, SIG_IGN);
+      ::execv(g_self_path.c_str(), g_daemon_argv.data());
+      ::_exit(111);
+    }
+    ::_exit(0);
+  }
+  ::_exit(130);
+}
+
+volatile sig_atomic_t g_sigints = 0;
+void on_sigint_count(int) {
+  g_sigints = g_sigints + 1;
+}
+
+// --on-int become:UID: a process whose saved uid is 0 switches all its uids to UID when
+// SIGINT arrives, so the sender may no longer signal it (SIGKILL then fails with EPERM).
+unsigned long g_become_uid = 0;
+void on_sigint_become(int) {
+  if (::setresuid(0, 0, 0) == 0)
+    ::setresuid(static_cast<uid_t>(g_become_uid), static_cast<uid_t>(g_become_uid),
+                static_cast<uid_t>(g_become_uid));
+}
+
 void install(OnInt mode) {
   struct sigaction sa {};
   sigemptyset(&sa.sa_mask);
@@ -100,6 +142,15 @@ void install(OnInt mode) {
       break;
     case OnInt::kExit:
       sa.sa_handler = on_sigint;
+      break;
+    case OnInt::kDaemonize:
+      sa.sa_handler = on_sigint_daemonize;
+      break;
+    case OnInt::kCount:
+      sa.sa_handler = on_sigint_count;
+      break;
+    case OnInt::kBecome:
+      sa.sa_handler = on_sigint_become;
       break;
   }
   if (::sigaction(SIGINT, &sa, nullptr) != 0) die("sigaction");
@@ -158,6 +209,8 @@ int main(int argc, char** argv) {
   unsigned long drop_gid = 0;
   OnInt mode = OnInt::kExit;
   std::vector<std::string> children;
+  std::string marker;
+  bool keep_saved_root = false;
 
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -172,7 +225,7 @@ int main(int argc, char** argv) {
       g_ready_fd = std::atoi(argv[++i]);
     } else if (a == "--marker") {
       need(1);
-      ++i;
+      marker = argv[++i];
     } else if (a == "--chdir") {
       need(1);
       chdir_to = argv[++i];
@@ -191,6 +244,13 @@ int main(int argc, char** argv) {
         mode = OnInt::kLinger;
       } else if (m == "fork") {
         mode = OnInt::kFork;
+      } else if (m == "daemonize") {
+        mode = OnInt::kDaemonize;
+      } else if (m == "count") {
+        mode = OnInt::kCount;
+      } else if (m.rfind("become:", 0) == 0) {
+        mode = OnInt::kBecome;
+        g_become_uid = std::strtoul(m.c_str() + 7, nullptr, 10);
       } else {
         std::fprintf(stderr, "reap-victim: bad --on-int %s\n", m.c_str());
         return 2;
@@ -210,6 +270,8 @@ int main(int argc, char** argv) {
         return 2;
       }
       drop = true;
+    } else if (a == "--keep-saved-root") {
+      keep_saved_root = true;
     } else if (a == "--child") {
       need(1);
       children.emplace_back(argv[++i]);
@@ -231,12 +293,23 @@ int main(int argc, char** argv) {
                     static_cast<gid_t>(drop_gid)) != 0)
       die("setresgid");
     if (::setresuid(static_cast<uid_t>(drop_uid), static_cast<uid_t>(drop_uid),
-                    static_cast<uid_t>(drop_uid)) != 0)
+                    keep_saved_root ? 0 : static_cast<uid_t>(drop_uid)) != 0)
       die("setresuid");
     // Changing credentials clears the dumpable flag; a plain process of that uid has it.
     if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) die("PR_SET_DUMPABLE");
   }
   if (subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("PR_SET_CHILD_SUBREAPER");
+  if (mode == OnInt::kDaemonize) {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n < 0) die("readlink /proc/self/exe");
+    g_self_path.assign(buf, static_cast<size_t>(n));
+    g_daemon_args = {"reap-victim", "--on-int", "ignore", "--ready-fd",
+                     std::to_string(g_ready_fd)};
+    if (!marker.empty()) g_daemon_args.insert(g_daemon_args.end(), {"--marker", marker});
+    for (std::string& a : g_daemon_args) g_daemon_argv.push_back(a.data());
+    g_daemon_argv.push_back(nullptr);
+  }
   install(mode);
 
   if (zombie) {
@@ -286,5 +359,12 @@ int main(int argc, char** argv) {
 
   report("node", ::getpid());
   if (stop) ::raise(SIGSTOP);
+  if (mode == OnInt::kCount) {
+    // Report how many SIGINTs arrived, half a second after the first one, then exit.
+    while (g_sigints == 0) ::pause();
+    ::usleep(500000);
+    report("sigints", static_cast<pid_t>(g_sigints));
+    ::_exit(0);
+  }
   idle(!zombie);
 }

@@ -145,7 +145,7 @@ TEST(Rescan, ChildrenOfKnownMembersAndNewAdoptedForksOfTheirGroupJoin) {
   sel.uid = kMe;
   sel.self = 101;
   RescanContext context;
-  context.known = {{200, 700, 200}, {205, 777, 200}, {260, 260, 200}};
+  context.known = {{200, 700, 200, {}}, {205, 777, 200, {}}, {260, 260, 200, {}}};
   context.seen = {{230, old_same_group.starttime}};
   auto plan = plan_processes(snapshot(ps), sel, &context);
   EXPECT_EQ(pids(plan), (std::vector<pid_t>{210, 240}));
