@@ -335,6 +335,7 @@ int scope_command(int argc, const char* const* argv) {
     }
     for (const auto& s : spare)
       if (s.empty()) throw Refusal("--spare '': an empty TEXT would spare every process");
+    o.spare = spare;
 
     // The root is the caller: reap's parent. Never PID 1 (reap was orphaned).
     const pid_t root = ::getppid();
