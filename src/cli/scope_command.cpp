@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <iostream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -42,7 +44,6 @@ os::ScanOptions process_scan(const std::string& proc_root, bool pin) {
   os::ScanOptions scan;
   scan.proc_root = proc_root;
   scan.process_details = true;
-  scan.defer_details = true;
   scan.pin = pin;
   return scan;
 }
@@ -59,14 +60,29 @@ std::string unhex(const std::string& text) {
   return out;
 }
 
+/// Opens a sweep dir, refusing what is not a memory filesystem (as `reap --shm-dir` does): a
+/// sweep elsewhere could delete ordinary files.
+void open_sweep_dir(const std::string& path, os::ShmDir& dir) {
+  std::string error, fs;
+  if (!dir.open(path, error)) throw Refusal(error);
+  if (!dir.on_memory_fs(fs))
+    throw Refusal(fmt::format(
+        "--shm-dir {}: not a memory filesystem ({}); POSIX shm lives on tmpfs, and a sweep "
+        "elsewhere could delete ordinary files",
+        util::escape_for_terminal(path), fs));
+}
+
 /// Opens a baseline dir again and checks it is the same directory (device and inode).
 void open_same_dir(const core::ScopeDir& d, os::ShmDir& dir) {
-  std::string error;
-  if (!dir.open(d.path, error)) throw Refusal(error);
+  open_sweep_dir(d.path, dir);
   if (dir.dev() != d.id.dev || dir.ino() != d.id.ino)
     throw Refusal(fmt::format("--shm-dir {}: not the directory the baseline listed (replaced)",
                               util::escape_for_terminal(d.path)));
 }
+
+/// Bounded waits for targets too young to be pinned exactly (ProcessPlanItem::defer).
+constexpr int kMaxSettleWaits = 25;
+constexpr auto kSettleWait = std::chrono::milliseconds(10);
 
 void reap_processes(const core::ScopeBaseline& base, const ScopeReapOptions& o,
                     core::Report& report) {
@@ -74,7 +90,8 @@ void reap_processes(const core::ScopeBaseline& base, const ScopeReapOptions& o,
   os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root};
   std::set<core::ProcessKey> handled;
   std::set<pid_t> kept_reported;
-  for (int round = 0; round < kMaxRounds; ++round) {
+  int rounds = 0, settle_waits = 0;
+  for (;;) {
     os::Snapshot snap = os::scan_proc(process_scan(o.proc_root, !o.dry_run));
     auto plan = core::plan_scope_processes(snap, base, o.spare, o.uid, self);
     if (o.dry_run) {
@@ -82,7 +99,7 @@ void reap_processes(const core::ScopeBaseline& base, const ScopeReapOptions& o,
       return;
     }
     std::vector<os::SignalTarget> targets;
-    std::vector<const core::ProcessPlanItem*> items;
+    std::vector<const core::ProcessPlanItem*> items, deferred;
     for (const auto& item : plan) {
       if (handled.count({item.pid, item.starttime})) continue;
       if (item.verdict == core::ProcessVerdict::Kept) {
@@ -90,15 +107,45 @@ void reap_processes(const core::ScopeBaseline& base, const ScopeReapOptions& o,
           report.processes.push_back(core::describe_plan(item, o.grace));
         continue;
       }
+      if (item.defer) {
+        deferred.push_back(&item);
+        continue;
+      }
       handled.insert({item.pid, item.starttime});
       targets.push_back(
           {item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill, item.pidfd});
       items.push_back(&item);
     }
-    if (targets.empty()) return;
+    if (targets.empty()) {
+      if (deferred.empty()) return;
+      if (++settle_waits > kMaxSettleWaits) {
+        for (const auto* item : deferred) {  // never pinned exactly: not signalled
+          auto r = core::describe_plan(*item, o.grace);
+          r.verdict = core::ProcessVerdictWord::Kept;
+          r.reason = "too young to be pinned by pidfd; not signalled";
+          report.processes.push_back(std::move(r));
+        }
+        return;
+      }
+      std::this_thread::sleep_for(kSettleWait);
+      continue;
+    }
+    if (++rounds > kMaxRounds) {
+      for (const auto* item : items) {
+        auto r = core::describe_plan(*item, o.grace);
+        r.verdict = core::ProcessVerdictWord::Kept;
+        r.reason = fmt::format(
+            "not signalled: the process tree was still growing after {} rounds (fork bomb?)",
+            kMaxRounds);
+        report.processes.push_back(std::move(r));
+      }
+      return;
+    }
     auto outcomes = os::escalate(targets, esc);
-    for (std::size_t i = 0; i < outcomes.size(); ++i)
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
       report.processes.push_back(core::describe_outcome(*items[i], outcomes[i], o.grace));
+      report.acted |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
+    }
   }
 }
 
@@ -134,8 +181,10 @@ void sweep_dir(const core::ScopeDir& d, const ScopeReapOptions& o, core::Report&
   }
   for (auto& item : core::plan_shm(entries, snap, policy)) {
     std::optional<os::UnlinkOutcome> outcome;
-    if (!o.dry_run && item.verdict == core::ShmVerdict::Unlink)
+    if (!o.dry_run && item.verdict == core::ShmVerdict::Unlink) {
       outcome = dir.unlink_if_same(item.name, item.id);
+      report.acted = true;
+    }
     report.shm.push_back(core::describe_shm(std::move(item), o.dry_run, outcome));
   }
 }
@@ -147,8 +196,7 @@ core::ScopeBaseline capture_scope(pid_t root, const std::vector<std::string>& sh
   std::vector<os::ShmDir> dirs(shm_dirs.size());
   std::vector<std::vector<os::DirEntry>> listings;
   for (std::size_t i = 0; i < shm_dirs.size(); ++i) {
-    std::string error;
-    if (!dirs[i].open(shm_dirs[i], error)) throw Refusal(error);
+    open_sweep_dir(shm_dirs[i], dirs[i]);
     listings.push_back(dirs[i].list());
   }
   os::ScanOptions scan = process_scan(proc_root, false);
