@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential cmake g++ clang libclang-rt-14-dev clang-format libcli11-dev libfmt-dev
-      nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev util-linux git strace "$@")
+      nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev util-linux git strace
+      python3-pytest python3-pytest-xdist "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

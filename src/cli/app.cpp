@@ -18,6 +18,7 @@
 #include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "cli/run_command.hpp"
+#include "cli/scope_command.hpp"
 #include "core/process_policy.hpp"
 #include "core/report.hpp"
 #include "core/shm_policy.hpp"
@@ -396,6 +397,7 @@ int run_with(const Options& o) {
 }  // namespace
 
 int run(int argc, const char* const* argv) {
+  if (argc > 1 && std::strcmp(argv[1], "scope") == 0) return scope_command(argc, argv);
   auto parsed = parse_options(argc, argv);
   if (!parsed.options) return parsed.exit_code;
   try {

@@ -50,6 +50,7 @@ bool ShmDir::open(const std::string& path, std::string& error) {
   }
   path_ = path;
   dev_ = st.st_dev;
+  ino_ = st.st_ino;
   return true;
 }
 

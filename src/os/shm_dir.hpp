@@ -75,11 +75,13 @@ class ShmDir {
 
   const std::string& path() const { return path_; }
   dev_t dev() const { return dev_; }
+  ino_t ino() const { return ino_; }
 
  private:
   util::UniqueFd fd_;
   std::string path_;
   dev_t dev_ = 0;
+  ino_t ino_ = 0;
 };
 
 }  // namespace reap::os
