@@ -16,6 +16,7 @@
 #include <map>
 #include <thread>
 
+#include "os/proc_parse.hpp"
 #include "util/fd.hpp"
 
 namespace reap::os {
@@ -34,6 +35,22 @@ void take_message(const nlmsghdr* h, DevInoSet& out) {
     std::memcpy(&vfs, RTA_DATA(attr), sizeof vfs);
     out.insert(DevIno{kernel_dev_to_dev(vfs.udiag_vfs_dev), vfs.udiag_vfs_ino});
   }
+}
+
+/// Records `p` as a process whose namespace could not be queried, with its uids (from the
+/// snapshot, else from /proc/PID/status, which stays readable to all).
+void add_blocker(NetnsSurvey& survey, const ProcessInfo& p, std::string reason,
+                 const std::string& proc_root) {
+  NetnsSurvey::Blocker b{p.pid, p.comm, std::move(reason), std::nullopt, p.owner_hint};
+  if (p.have_status) {
+    b.uids = p.uids;
+  } else if (p.pid > 0) {
+    std::string text;
+    std::string path = proc_root + "/" + std::to_string(p.pid) + "/status";
+    if (util::read_file_at(AT_FDCWD, path.c_str(), text) == 0)
+      if (auto st = parse_status(text)) b.uids = st->uids;
+  }
+  survey.blockers.push_back(std::move(b));
 }
 
 }  // namespace
@@ -108,7 +125,7 @@ NetnsSurvey survey_unix_sockets(const Snapshot& snap, const std::string& proc_ro
   queried[own_ns] = survey.own_errno;
   for (const auto& p : snap.processes) {
     if (p.pid <= 0) {  // stands for processes hidden by hidepid: namespace unknown
-      survey.blockers.push_back({p.pid, p.comm, "its network namespace is unknown (hidden)", &p});
+      add_blocker(survey, p, "its network namespace is unknown (hidden)", proc_root);
       continue;
     }
     if (p.kernel_thread()) continue;
@@ -116,9 +133,7 @@ NetnsSurvey survey_unix_sockets(const Snapshot& snap, const std::string& proc_ro
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
       if (errno == ENOENT || errno == ESRCH) continue;  // exited
-      survey.blockers.push_back(
-          {p.pid, p.comm,
-           std::string("its network namespace cannot be read: ") + std::strerror(errno), &p});
+      add_blocker(survey, p, std::string("its network namespace cannot be read: ") + std::strerror(errno), proc_root);
       continue;
     }
     auto [it, fresh] = queried.try_emplace(st.st_ino, 0);
@@ -139,11 +154,8 @@ NetnsSurvey survey_unix_sockets(const Snapshot& snap, const std::string& proc_ro
       }
     }
     if (it->second)
-      survey.blockers.push_back(
-          {p.pid, p.comm,
-           std::string("its network namespace could not be queried: ") +
-               std::strerror(it->second),
-           &p});
+      add_blocker(survey, p, std::string("its network namespace could not be queried: ") +
+               std::strerror(it->second), proc_root);
   }
   return survey;
 }

@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -40,7 +42,8 @@ struct NetnsSurvey {
     pid_t pid = 0;
     std::string comm;
     std::string reason;
-    const ProcessInfo* process = nullptr;  ///< into the snapshot, for its uids
+    std::optional<std::array<uid_t, 4>> uids;  ///< from /proc/PID/status, when readable
+    std::optional<uid_t> owner_hint;            ///< owner of /proc/PID when status is not
   };
   std::vector<Blocker> blockers;
   std::size_t namespaces = 0;  ///< distinct namespaces queried
