@@ -82,11 +82,6 @@ std::unordered_set<os::DevIno, os::DevInoHash> candidates(const std::vector<os::
   return ids;
 }
 
-/// For the name hints only (core/attribution): is a pid that a name embeds alive.
-bool pid_alive(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 core::ProcessSelection selection_from(const Options& o, const RunScope* scope) {
   core::ProcessSelection sel;
   sel.self = ::getpid();

@@ -1,5 +1,6 @@
 #include "cli/sweeps.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -22,16 +23,13 @@
 #include "os/sock_diag.hpp"
 #include "os/sysvipc.hpp"
 #include "util/escape.hpp"
+#include "util/fd.hpp"
 
 namespace reap::cli {
 namespace {
 
 constexpr long kMqueueMagic = 0x19800202;
 
-bool pid_alive(pid_t pid) {
-  if (pid <= 0) return false;
-  return ::kill(pid, 0) == 0 || errno == EPERM;
-}
 
 core::SweepVerdictWord outcome_word(const os::UnlinkOutcome& o, std::string& reason) {
   switch (o.result) {
@@ -275,6 +273,21 @@ double wall_now() {
 }
 
 }  // namespace
+
+bool pid_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  // A zombie has exited: it holds nothing and will create nothing.
+  std::string stat;
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  if (util::read_file_at(AT_FDCWD, path.c_str(), stat) == 0) {
+    auto paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() &&
+        (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X'))
+      return false;
+  }
+  return true;
+}
 
 std::string default_uds_dir() {
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");

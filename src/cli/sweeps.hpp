@@ -36,6 +36,10 @@ void list_extra_sweeps(std::vector<std::unique_ptr<core::Sweep>>& sweeps);
 void run_extra_sweeps(const Options& o, std::vector<std::unique_ptr<core::Sweep>>& sweeps,
                       const std::set<pid_t>& discounted, core::Report& report);
 
+/// Whether `pid` is a live process (a zombie is not): for sweep verdicts over pids the kernel
+/// records (SysV creator and last-attach pids) and for the name hints.
+bool pid_alive(pid_t pid);
+
 /// True when the options ask for any sweep beyond shm.
 bool wants_extra_sweeps(const Options& o);
 
