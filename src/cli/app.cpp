@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "cli/output.hpp"
 #include "cli/run_command.hpp"
 #include "cli/scope_command.hpp"
+#include "cli/sweeps.hpp"
 #include "core/process_policy.hpp"
 #include "core/report.hpp"
 #include "core/shm_policy.hpp"
@@ -226,7 +228,7 @@ void open_run_sweep_dir(const Options& o, os::ShmDir& dir) {
 }
 
 void execute(const Options& o, const RunScope* scope, core::Report& report) {
-  const bool process_phase = !o.shm_only;
+  const bool process_phase = !o.shm_only && !o.uds_only;
   const bool shm_phase = o.shm || o.shm_only;
   os::raise_fd_limit();
 
@@ -252,6 +254,10 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
     list_entries();
     report.shm_dir = o.shm_dir;
   }
+  // The other sweeps (uds, mqueue, sysv) list now too, so that their refusals come before
+  // anything is acted on; they scan and plan after the shm phase.
+  auto extra_sweeps = make_extra_sweeps(o, scope ? scope->extra : nullptr);
+  list_extra_sweeps(extra_sweeps);
   core::ProcessSelection sel;
   if (process_phase) sel = selection_from(o, scope);
   os::ScanOptions scan;
@@ -261,6 +267,7 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
   scan.threads = scan_threads(o, shm_phase);
   scan.maps_query = !o.maps_text;
   if (shm_phase) scan.watch = candidates(entries, o.uid);
+  if (shm_phase) scan.unlinked_devs.insert(dir.dev());
   g_phases.mark("list");
   // A sweep alone with no candidate of the uid needs no holder index: no /proc scan at all.
   const bool need_scan = process_phase || !scan.watch.empty();
@@ -354,8 +361,10 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
       });
       for (const auto& out : outcomes) report.acted |= out.has_value();
     }
-    for (std::size_t i = 0; i < plan.size(); ++i)
+    for (std::size_t i = 0; i < plan.size(); ++i) {
       report.shm.push_back(core::describe_shm(std::move(plan[i]), o.dry_run, outcomes[i]));
+      report.shm.back().likely = core::attribute(report.shm.back().name, pid_alive);
+    }
     std::vector<core::ShmPlanItem>().swap(plan);
     std::set<pid_t> blocker_pids;
     for (const auto* p : blockers) blocker_pids.insert(p->pid);
@@ -365,12 +374,24 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
       if (p->have_status) u.uid = p->euid();
       report.uninspectable.push_back(std::move(u));
     }
+    for (const auto& u : snap.unlinked) {
+      core::UnlinkedItem item{"shm", u.pid, "?", u.kind == os::HoldKind::Mmap,
+                              static_cast<unsigned long long>(u.size)};
+      if (const auto* p = snap.find(u.pid)) item.comm = p->comm;
+      report.unlinked.push_back(std::move(item));
+    }
     if (o.ignore_uninspectable && !blockers.empty())
       std::cerr << fmt::format(
           "reap: warning: --ignore-uninspectable: {} process(es) that could hold these "
           "segments were not inspected and were ignored\n",
           blockers.size());
   }
+
+  // Then unix socket files, message queues, SysV segments (the tractor-compatible order).
+  run_extra_sweeps(o, extra_sweeps, o.dry_run ? planned_targets : std::set<pid_t>{}, report);
+  if (!o.dry_run)
+    for (const auto& sw : report.sweeps)
+      for (const auto& i : sw.items) report.acted |= i.verdict == core::SweepVerdict::Remove;
 }
 
 namespace {

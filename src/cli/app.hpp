@@ -10,6 +10,10 @@
 #include "os/shm_dir.hpp"
 
 namespace reap::cli {
+struct ExtraPreexisting;
+}
+
+namespace reap::cli {
 
 /// A refusal: one line on stderr, exit 2, nothing acted on.
 struct Refusal : std::runtime_error {
@@ -21,6 +25,7 @@ struct Refusal : std::runtime_error {
 struct RunScope {
   const os::ShmDir* dir = nullptr;
   std::unordered_set<os::DevIno, os::DevInoHash> preexisting;
+  const ExtraPreexisting* extra = nullptr;  ///< the same for the uds, mqueue and sysv sweeps
 };
 
 /// One pass: list, scan, plan, act, into `report`. With a scope, the process phase takes

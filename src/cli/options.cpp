@@ -116,6 +116,22 @@ ParseResult parse_options(int argc, const char* const* argv) {
   shm->excludes(shm_only);
   auto* shm_dir_opt =
       app.add_option("--shm-dir", o.shm_dir, "Directory to sweep (default /dev/shm)");
+  auto* uds = app.add_flag("--uds", o.uds,
+                           "Add the unix socket file sweep (after shm): remove socket files "
+                           "that no socket is bound to (kernel socket table, by identity)");
+  auto* uds_only = app.add_flag("--uds-only", o.uds_only,
+                                "Only the unix socket file sweep (with --shm-only: both)");
+  uds->excludes(uds_only);
+  auto* uds_dir_opt = app.add_option("--uds-dir", o.uds_dirs,
+                                     "Socket directory to sweep (repeatable; default "
+                                     "$XDG_RUNTIME_DIR/tractor, else /tmp/tractor-UID)");
+  app.add_flag("--mqueue", o.mqueue, "Add the POSIX message queue sweep (queues nobody has open)");
+  std::string mqueue_dir;
+  auto* mqueue_dir_opt = app.add_option(
+      "--mqueue-dir", mqueue_dir, "Mounted mqueue file system to sweep (default /dev/mqueue)");
+  app.add_flag("--sysv", o.sysv,
+               "Add the SysV shared memory sweep: unattached segments whose creator and last "
+               "user are gone (opt-in: some software keeps unattached segments on purpose)");
   auto* uid_opt =
       app.add_option("--uid", uid, "Owner to act for, name or number (default: effective uid)");
   auto* cwd_opt = app.add_option("--cwd", cwd,
@@ -157,10 +173,10 @@ ParseResult parse_options(int argc, const char* const* argv) {
       o.command = std::move(command);
       if (o.command.empty())
         throw UsageError("run: no command after -- (reap run [options] -- CMD [ARGS...])");
-      if (parent_opt->count() || o.shm_only || cwd_opt->count() || !match.empty() ||
+      if (parent_opt->count() || o.shm_only || o.uds_only || cwd_opt->count() || !match.empty() ||
           !adopters.empty())
         throw UsageError(
-            "run: --parent, --shm-only, --cwd, --match and --adopter do not apply; "
+            "run: --parent, --shm-only, --uds-only, --cwd, --match and --adopter do not apply; "
             "run reaps what CMD leaves below reap");
     }
     if (parent_opt->count()) o.parent = parse_pid_option("--parent", parent);
@@ -172,27 +188,35 @@ ParseResult parse_options(int argc, const char* const* argv) {
     if (!match.empty()) o.match = match;
     for (const auto& m : o.match)
       if (m.empty()) throw UsageError("--match '': an empty TEXT would match every process");
-    if (o.parent && o.shm_only)
+    if (o.parent && (o.shm_only || o.uds_only))
       throw UsageError(
-          "--parent and --shm-only contradict each other: --shm-only runs no "
-          "process phase");
+          fmt::format("--parent and {} contradict each other: {} runs no process phase",
+                      o.shm_only ? "--shm-only" : "--uds-only",
+                      o.shm_only ? "--shm-only" : "--uds-only"));
     if (o.parent && (cwd_opt->count() || !match.empty() || !adopters.empty()))
       throw UsageError(
           "--cwd, --match and --adopter select orphans; they do not apply with "
           "--parent");
-    if (o.shm_only && (grace_opt->count() || kill_wait_opt->count()))
+    if ((o.shm_only || o.uds_only) && (grace_opt->count() || kill_wait_opt->count()))
       throw UsageError(
-          "--grace and --kill-wait apply to the process phase, which --shm-only "
-          "skips");
-    if (!o.shm && !o.shm_only &&
-        (shm_dir_opt->count() || min_age_opt->count() || o.ignore_uninspectable ||
-         any_fs->count()))
+          fmt::format("--grace and --kill-wait apply to the process phase, which {} skips",
+                      o.shm_only ? "--shm-only" : "--uds-only"));
+    if (!o.shm && !o.shm_only && (shm_dir_opt->count() || any_fs->count()))
+      throw UsageError("--shm-dir and --allow-any-fs need --shm or --shm-only");
+    if (!o.uds && !o.uds_only && uds_dir_opt->count())
+      throw UsageError("--uds-dir needs --uds or --uds-only");
+    if (!o.mqueue && mqueue_dir_opt->count()) throw UsageError("--mqueue-dir needs --mqueue");
+    if (mqueue_dir_opt->count()) o.mqueue_dir = mqueue_dir;
+    for (const auto& d : o.uds_dirs)
+      if (d.empty()) throw UsageError("--uds-dir '': an empty path names no directory");
+    const bool any_sweep = o.shm || o.shm_only || o.uds || o.uds_only || o.mqueue || o.sysv;
+    if (!any_sweep && (min_age_opt->count() || o.ignore_uninspectable))
       throw UsageError(
-          "--shm-dir, --min-age, --allow-any-fs and --ignore-uninspectable need --shm or "
-          "--shm-only");
+          "--min-age and --ignore-uninspectable need a sweep (--shm, --shm-only, --uds, "
+          "--uds-only, --mqueue or --sysv)");
     if (o.allow_root_cwd && !cwd_opt->count())
       throw UsageError("--allow-root-cwd goes with --cwd /");
-    const bool orphan_mode = !o.parent && !o.shm_only && !run->parsed();
+    const bool orphan_mode = !o.parent && !o.shm_only && !o.uds_only && !run->parsed();
     if (cwd_opt->count()) {
       struct stat st;
       if (::stat(cwd.c_str(), &st) != 0)

@@ -17,6 +17,12 @@ struct Options {
   bool shm = false;
   bool shm_only = false;
   std::string shm_dir = "/dev/shm";
+  bool uds = false;                       ///< add the unix socket file sweep
+  bool uds_only = false;                  ///< only sweeps, no process phase
+  std::vector<std::string> uds_dirs;      ///< empty: the reference's bindspace
+  bool mqueue = false;                    ///< add the POSIX message queue sweep
+  std::optional<std::string> mqueue_dir;  ///< unset: /dev/mqueue (absent: nothing to do)
+  bool sysv = false;                      ///< add the SysV shared memory sweep (opt-in)
   uid_t uid = 0;
   std::string cwd;  ///< orphan mode: --cwd, else the git top-level (else refused)
   bool allow_root_cwd = false;  ///< --cwd / is refused without it

@@ -66,6 +66,20 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+json likely_json(const std::optional<core::Attribution>& a) {
+  if (!a) return nullptr;
+  json j;
+  j["creator"] = a->creator;
+  j["pid"] = a->pid ? json(*a->pid) : json(nullptr);
+  j["pid_alive"] = a->alive ? json(*a->alive) : json(nullptr);
+  return j;
+}
+
+void append_likely(std::string& out, const std::optional<core::Attribution>& a) {
+  out += ",\"likely\":";
+  out += likely_json(a).dump();
+}
+
 /// One shm item as a JSON object, written directly: a sweep may report 100,000 of them.
 void append_shm_item(std::string& out, const core::ShmReportItem& s) {
   out += "{\"name\":";
@@ -87,7 +101,27 @@ void append_shm_item(std::string& out, const core::ShmReportItem& s) {
   out += std::to_string(s.uid);
   out += ",\"size\":";
   out += std::to_string(s.size);
+  append_likely(out, s.likely);
   out += '}';
+}
+
+/// A sweep item (uds, mqueue, sysv) as a JSON object.
+json sweep_item_json(const core::SweepItem& i) {
+  json j;
+  put_bytes(j, "name", i.name);
+  j["verdict"] = json_word(core::word(i.outcome));
+  j["reason"] = i.reason;
+  j["holder_pid"] = i.holder ? json(*i.holder) : json(nullptr);
+  j["uid"] = i.uid;
+  j["size"] = i.size;
+  if (!i.name_pid_note.empty()) j["name_note"] = i.name_pid_note;
+  j["likely"] = likely_json(i.likely);
+  return j;
+}
+
+/// " (likely PyTorch, pid 4242 gone)" or "".
+std::string likely_suffix(const std::optional<core::Attribution>& a) {
+  return a ? " (" + core::describe(*a) + ")" : "";
 }
 
 }  // namespace
@@ -104,8 +138,26 @@ void print_human(const core::Report& r, std::ostream& out) {
     bool plain =
         (s.verdict == ShmVerdictWord::Unlinked || s.verdict == ShmVerdictWord::WouldUnlink) &&
         s.reason == "unheld";
-    out << fmt::format("shm {}: {}{}{}\n", escape_for_terminal(s.name), core::word(s.verdict),
-                       plain ? "" : ": ", plain ? "" : escape_for_terminal(s.reason));
+    out << fmt::format("shm {}: {}{}{}{}\n", escape_for_terminal(s.name), core::word(s.verdict),
+                       plain ? "" : ": ", plain ? "" : escape_for_terminal(s.reason), likely_suffix(s.likely));
+  }
+  for (const auto& sw : r.sweeps) {
+    if (!sw.note.empty())
+      for (const auto& d : sw.dirs)
+        out << fmt::format("{} {}: {}\n", sw.kind, escape_for_terminal(d), sw.note);
+    for (const auto& i : sw.items) {
+      std::string extra = likely_suffix(i.likely);
+      if (!i.name_pid_note.empty()) extra += " [" + i.name_pid_note + "]";
+      out << fmt::format("{} {}: {}: {}{}\n", sw.kind, escape_for_terminal(i.name),
+                         core::word(i.outcome), escape_for_terminal(i.reason), extra);
+    }
+  }
+  unsigned long long unlinked_bytes = 0;
+  for (const auto& u : r.unlinked) {
+    unlinked_bytes += u.size;
+    out << fmt::format("unlinked but {} ({}): pid {} ({}) holds {} bytes until it exits\n",
+                       u.mapped ? "mapped" : "open", u.kind, u.pid, escape_for_terminal(u.comm),
+                       u.size);
   }
   std::vector<std::string> blockers;
   for (const auto& u : r.uninspectable)
@@ -136,6 +188,21 @@ void print_human(const core::Report& r, std::ostream& out) {
     if (std::size_t gone = r.count(ShmVerdictWord::Gone))
       summary += fmt::format(", {} already gone", gone);
   }
+  for (const char* kind : {"uds", "mqueue", "sysv"}) {
+    bool ran = false;
+    for (const auto& sw : r.sweeps) ran |= sw.kind == kind;
+    if (!ran) continue;
+    using core::SweepVerdictWord;
+    summary += fmt::format(
+        "{} {} {} {}, {} kept, {} errors", summary == "summary:" ? "" : ";", kind,
+        r.dry_run ? r.count(kind, SweepVerdictWord::WouldRemove)
+                  : r.count(kind, SweepVerdictWord::Removed),
+        r.dry_run ? "would be removed" : "removed", r.count(kind, SweepVerdictWord::Kept),
+        r.count(kind, SweepVerdictWord::Error));
+  }
+  if (!r.unlinked.empty())
+    summary += fmt::format("; {} unlinked files still held ({} bytes)", r.unlinked.size(),
+                           unlinked_bytes);
   if (!r.uninspectable.empty()) {
     // Name the ones that mattered, or say that none did.
     if (blockers.empty()) {
@@ -237,6 +304,36 @@ void print_json(const core::Report& r, std::ostream& out) {
     j["blocked"] = u.blocked_something;
     un.push_back(std::move(j));
   }
+  json sweeps = json::array();
+  for (const auto& sw : r.sweeps) {
+    json j;
+    j["kind"] = sw.kind;
+    j["dirs"] = json::array();
+    for (const auto& d : sw.dirs) j["dirs"].push_back(util::to_utf8_lossy(d));
+    j["note"] = sw.note.empty() ? json(nullptr) : json(sw.note);
+    j["items"] = json::array();
+    for (const auto& i : sw.items) j["items"].push_back(sweep_item_json(i));
+    sweeps.push_back(std::move(j));
+  }
+  json unlinked = json::array();
+  unsigned long long unlinked_bytes = 0;
+  for (const auto& u : r.unlinked) {
+    json j;
+    j["kind"] = u.kind;
+    j["pid"] = u.pid;
+    put_bytes(j, "comm", u.comm);
+    j["held_by"] = u.mapped ? "mapping" : "fd";
+    j["size"] = u.size;
+    unlinked_bytes += u.size;
+    unlinked.push_back(std::move(j));
+  }
+  std::size_t removed = 0, would_remove = 0, sweep_errors = 0;
+  for (const auto& sw : r.sweeps)
+    for (const auto& i : sw.items) {
+      removed += i.outcome == core::SweepVerdictWord::Removed;
+      would_remove += i.outcome == core::SweepVerdictWord::WouldRemove;
+      sweep_errors += i.outcome == core::SweepVerdictWord::Error;
+    }
   json summary = {{"reaped", r.count(ProcessVerdictWord::Reaped)},
                   {"killed", r.count(ProcessVerdictWord::Killed)},
                   {"survived", r.count(ProcessVerdictWord::Survived)},
@@ -246,8 +343,13 @@ void print_json(const core::Report& r, std::ostream& out) {
                   {"would_unlink", r.count(ShmVerdictWord::WouldUnlink)},
                   {"already_gone", r.count(ShmVerdictWord::Gone)},
                   {"kept", r.count(ShmVerdictWord::Kept)},
-                  {"errors", r.count(ShmVerdictWord::Error) + r.count(ProcessVerdictWord::Error)}};
-  out << ",\"uninspectable\":" << dump(un) << ",\"summary\":" << dump(summary) << "}\n";
+                  {"errors", r.count(ShmVerdictWord::Error) + r.count(ProcessVerdictWord::Error) +
+                                 sweep_errors},
+                  {"removed", removed},
+                  {"would_remove", would_remove},
+                  {"unlinked_held_bytes", unlinked_bytes}};
+  out << ",\"sweeps\":" << dump(sweeps) << ",\"unlinked\":" << dump(unlinked)
+      << ",\"uninspectable\":" << dump(un) << ",\"summary\":" << dump(summary) << "}\n";
 }
 
 }  // namespace reap::cli

@@ -1,4 +1,5 @@
 #include "cli/run_command.hpp"
+#include "cli/sweeps.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -111,6 +112,8 @@ void collect_zombies() {
 /// there (reaped, killed, survived, kept) and every segment of the run still in the
 /// directory when it ended (unlinked, kept, or failed).
 bool leaked(const core::Report& r) {
+  for (const auto& sw : r.sweeps)  // anything of the run's own left in a sweep is a leak
+    if (!sw.items.empty()) return true;
   for (const auto& s : r.shm)
     if (s.verdict != core::ShmVerdictWord::Gone) return true;
   return !r.processes.empty();
@@ -130,6 +133,8 @@ int run_command(const Options& o) {
     for (const auto& e : dir.list()) scope.preexisting.insert(os::identity(e.st));
     scope.dir = &dir;
   }
+  ExtraPreexisting extra = snapshot_extra(o);
+  scope.extra = &extra;
 
   InheritedSignals inherited;
   sigset_t forwarded;

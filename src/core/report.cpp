@@ -47,7 +47,34 @@ const char* word(ShmVerdictWord v) {
   return "?";
 }
 
+const char* word(SweepVerdictWord v) {
+  switch (v) {
+    case SweepVerdictWord::Removed:
+      return "removed";
+    case SweepVerdictWord::WouldRemove:
+      return "would remove";
+    case SweepVerdictWord::Kept:
+      return "kept";
+    case SweepVerdictWord::Skipped:
+      return "skipped";
+    case SweepVerdictWord::Error:
+      return "error";
+  }
+  return "?";
+}
+
+std::size_t Report::count(const std::string& kind, SweepVerdictWord v) const {
+  std::size_t n = 0;
+  for (const auto& s : sweeps)
+    if (s.kind == kind)
+      for (const auto& i : s.items) n += i.outcome == v;
+  return n;
+}
+
 int Report::exit_code() const {
+  for (const auto& s : sweeps)
+    for (const auto& i : s.items)
+      if (i.outcome == SweepVerdictWord::Error) return 1;
   for (const auto& p : processes)
     if (p.verdict == ProcessVerdictWord::Killed || p.verdict == ProcessVerdictWord::Survived ||
         p.verdict == ProcessVerdictWord::Error)

@@ -10,6 +10,7 @@
 
 #include "core/process_policy.hpp"
 #include "core/shm_policy.hpp"
+#include "core/sweep.hpp"
 #include "os/shm_dir.hpp"
 #include "os/signaller.hpp"
 
@@ -35,6 +36,7 @@ struct ShmReportItem {
   std::optional<pid_t> holder;
   uid_t uid = 0;
   off_t size = 0;
+  std::optional<Attribution> likely;  ///< from the name (core/attribution): a hint only
 };
 
 struct UninspectableItem {
@@ -62,12 +64,15 @@ struct Report {
   std::optional<int> command_status;
   /// The exit code reap returns, when it differs from exit_code() (`reap run`).
   std::optional<int> final_exit_code;
+  std::vector<SweepReport> sweeps;      ///< uds, mqueue, sysv (core/sweep.hpp), in order
+  std::vector<UnlinkedItem> unlinked;  ///< unlinked but still held, in the swept file systems
 
   /// 1 when a process needed SIGKILL or survived or could not be signalled, or an unlink
   /// failed; else 0.
   int exit_code() const;
   std::size_t count(ProcessVerdictWord v) const;
   std::size_t count(ShmVerdictWord v) const;
+  std::size_t count(const std::string& kind, SweepVerdictWord v) const;
 };
 
 const char* word(ProcessVerdictWord v);

@@ -24,6 +24,7 @@
 #include "os/maps_query.hpp"
 #include "os/pidfd.hpp"
 #include "os/proc_parse.hpp"
+#include "os/unlinked.hpp"
 #include "util/fd.hpp"
 
 namespace reap::os {
@@ -124,6 +125,8 @@ struct Worker {
   std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
   /// (pid, starttime) of every pid this worker looked at (starttime 0: unreadable).
   std::vector<std::pair<pid_t, unsigned long long>> seen;
+  std::vector<UnlinkedHolding> unlinked;
+  bool maybe_unlinked_mapping = false;  ///< this process maps an unknown file on such a dev
 
   void record(const DevIno& id, pid_t pid, HoldKind kind) {
     if (!options->watch.count(id)) return;
@@ -146,6 +149,14 @@ struct Worker {
         return;
       }
       if (!watch_devs.count(id.dev)) return;
+      if (options->unlinked_devs.count(id.dev) && !options->watch.count(id)) {
+        // An unlisted file on a swept file system: unlinked while open? (rare: stat then)
+        struct statx stx;
+        if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE,
+                    &stx) == 0 &&
+            stx.stx_nlink == 0)
+          note_unlinked({pid, id, HoldKind::Fd, static_cast<off_t>(stx.stx_size)});
+      }
       record(id, pid, HoldKind::Fd);
     });
     return failure ? failure : err;
@@ -203,16 +214,67 @@ struct Worker {
 
     UniqueFd maps(::openat(base, at("maps"), O_RDONLY | O_CLOEXEC));
     if (!maps.valid()) return errno;
+    maybe_unlinked_mapping = false;
     auto on_mapping = [&](const MapsFileRef& ref) {
-      if (watch_devs.count(ref.dev)) record(DevIno{ref.dev, ref.ino}, p.pid, HoldKind::Mmap);
+      if (!watch_devs.count(ref.dev)) return;
+      DevIno id{ref.dev, ref.ino};
+      if (options->unlinked_devs.count(ref.dev) && !options->watch.count(id))
+        maybe_unlinked_mapping = true;
+      record(id, p.pid, HoldKind::Mmap);
     };
     if (options->maps_query) {
       err = query_file_mappings(maps.get(), on_mapping);
+      if (!err && maybe_unlinked_mapping) scan_unlinked_mappings(base, name, p.pid);
       if (err != ENOTTY && err != EINVAL) return err;
     }
     if ((err = util::read_fd(maps.get(), buf))) return err;
     for_each_maps_file(buf, on_mapping);
+    if (maybe_unlinked_mapping) note_deleted_mappings(base, name, p.pid, buf);
     return 0;
+  }
+
+  /// Keeps one record per (pid, file); an open fd's size wins over a mapped length.
+  void note_unlinked(const UnlinkedHolding& u) {
+    for (auto& have : unlinked)
+      if (have.pid == u.pid && have.id == u.id) {
+        if (u.kind == HoldKind::Fd) have = u;
+        return;
+      }
+    unlinked.push_back(u);
+  }
+
+  /// The maps text of a process that maps some unlisted file on an unlinked_devs device
+  /// (rare: read only then), for the lines that say " (deleted)".
+  void scan_unlinked_mappings(int base, const char* name, pid_t pid) {
+    char path[48];
+    std::snprintf(path, sizeof path, "%s/maps", name);
+    std::string text;
+    if (util::read_file_at(base, path, text)) return;
+    note_deleted_mappings(base, name, pid, text);
+  }
+
+  void note_deleted_mappings(int base, const char* name, pid_t pid, const std::string& text) {
+    for_each_deleted_mapping(text, [&](const DeletedMapping& m) {
+      if (!options->unlinked_devs.count(m.dev)) return;
+      UnlinkedHolding u{pid, DevIno{m.dev, m.ino}, HoldKind::Mmap,
+                        static_cast<off_t>(m.end - m.start)};
+      // The file's own size and link count, where map_files is readable (CAP_SYS_ADMIN).
+      char path[96];
+      std::snprintf(path, sizeof path, "%s/map_files/%llx-%llx", name,
+                    static_cast<unsigned long long>(m.start),
+                    static_cast<unsigned long long>(m.end));
+      struct stat st;
+      if (::fstatat(base, path, &st, 0) == 0 && DevIno::of(st) == u.id) {
+        if (st.st_nlink != 0) return;  // a file really named "... (deleted)"
+        u.size = st.st_size;
+      }
+      for (auto& have : unlinked)
+        if (have.pid == u.pid && have.id == u.id) {
+          if (have.kind == HoldKind::Mmap && u.size > have.size) have.size = u.size;
+          return;
+        }
+      unlinked.push_back(u);
+    });
   }
 
   /// Reads the fd tables of the threads that do not share the table of `self_tid` (the
@@ -369,7 +431,7 @@ struct Worker {
     } else if (p.holds_nothing()) {
       return;  // kernel thread or zombie: the sweep alone does not need it in the table
     }
-    if (!options->watch.empty() && !p.holds_nothing()) {
+    if ((!options->watch.empty() || !options->unlinked_devs.empty()) && !p.holds_nothing()) {
       if (int err = scan_holdings(procfd, name, p)) {
         classify_unreadable(err, procfd, name, p);
         return;
@@ -597,6 +659,7 @@ Snapshot scan_proc(const ScanOptions& options) {
 
   std::unordered_set<dev_t> watch_devs;
   for (const auto& id : options.watch) watch_devs.insert(id.dev);
+  watch_devs.insert(options.unlinked_devs.begin(), options.unlinked_devs.end());
 
   unsigned nthreads = std::max(
       1u, std::min<unsigned>(options.threads, static_cast<unsigned>(pids.size() / 64 + 1)));
@@ -687,6 +750,7 @@ Snapshot scan_proc(const ScanOptions& options) {
     snap.unreadable += w.unreadable;
     if (w.unreadable) snap.unreadable_reason = std::strerror(w.last_unreadable_errno);
     std::move(w.processes.begin(), w.processes.end(), std::back_inserter(snap.processes));
+    std::move(w.unlinked.begin(), w.unlinked.end(), std::back_inserter(snap.unlinked));
     for (auto& [id, list] : w.holders) {
       auto& dst = snap.holders[id];
       dst.insert(dst.end(), list.begin(), list.end());
@@ -710,6 +774,10 @@ Snapshot scan_proc(const ScanOptions& options) {
   std::stable_sort(snap.processes.begin(), snap.processes.end(),
                    [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
   wait_for_exiting(snap, options, late);
+  std::sort(snap.unlinked.begin(), snap.unlinked.end(),
+            [](const UnlinkedHolding& a, const UnlinkedHolding& b) {
+              return a.pid != b.pid ? a.pid < b.pid : a.id.ino < b.id.ino;
+            });
   for (auto& [id, list] : snap.holders)
     std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
       return a.pid != b.pid ? a.pid < b.pid : a.kind < b.kind;

@@ -97,6 +97,15 @@ struct Holding {
   HoldKind kind = HoldKind::Fd;
 };
 
+/// A file on one of ScanOptions::unlinked_devs that a process holds although it has no name
+/// any more (unlinked while open or mapped). One per (pid, file).
+struct UnlinkedHolding {
+  pid_t pid = 0;
+  DevIno id;
+  HoldKind kind = HoldKind::Fd;  ///< Fd when held open (mapped or not), else Mmap
+  off_t size = 0;  ///< the file's size; for a mapping whose file cannot be stat'ed, mapped bytes
+};
+
 struct ScanOptions {
   std::string proc_root = "/proc";
   /// Keep every process in the table, kernel threads and zombies too, with status, cmdline,
@@ -105,6 +114,8 @@ struct ScanOptions {
   bool process_details = true;
   /// When non-empty: read every fd table and mapping and record who holds these identities.
   std::unordered_set<DevIno, DevInoHash> watch;
+  /// Report files on these devices that are held but unlinked (Snapshot::unlinked).
+  std::unordered_set<dev_t> unlinked_devs;
   /// Open a pidfd before reading each process's stat, and keep it for the processes that
   /// are too young to be pinned exactly later (ProcessInfo::exact_later), so a signal
   /// reaches exactly the scanned process or none (the process phase sets it). Others hold
@@ -134,6 +145,7 @@ class Snapshot {
 
   std::vector<ProcessInfo> processes;  ///< sorted by pid
   std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
+  std::vector<UnlinkedHolding> unlinked;  ///< with ScanOptions::unlinked_devs; by pid
   unsigned long long taken_at_ticks = 0;  ///< boot-relative time of the scan, clock ticks
   /// Processes that could be listed but not read, for another reason than having exited
   /// (EMFILE...), and the reason of one of them. The process phase cannot see them at all.

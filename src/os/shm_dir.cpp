@@ -124,13 +124,14 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
   return entries;
 }
 
-UnlinkOutcome ShmDir::unlink_if_same(const std::string& name, const DevIno& expected) const {
+UnlinkOutcome ShmDir::unlink_if_same(const std::string& name, const DevIno& expected,
+                                     mode_t type) const {
   struct stat st;
   if (::fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
     return {UnlinkResult::Failed, errno};
   }
-  if (!S_ISREG(st.st_mode) || !(DevIno::of(st) == expected)) return {UnlinkResult::Replaced, 0};
+  if ((st.st_mode & S_IFMT) != type || !(DevIno::of(st) == expected)) return {UnlinkResult::Replaced, 0};
   if (::unlinkat(fd_.get(), name.c_str(), 0) != 0) {
     if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
     return {UnlinkResult::Failed, errno};

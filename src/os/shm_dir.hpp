@@ -69,9 +69,11 @@ class ShmDir {
   /// may run on that many threads.
   std::vector<DirEntry> list(unsigned threads = 1) const;
 
-  /// Unlinks `name` only if it is still a regular file with identity `expected`
-  /// (fstatat AT_SYMLINK_NOFOLLOW just before unlinkat). ENOENT counts as done.
-  UnlinkOutcome unlink_if_same(const std::string& name, const DevIno& expected) const;
+  /// Unlinks `name` only if it is still a file of `type` (S_IFREG, or S_IFSOCK for the
+  /// socket sweep) with identity `expected` (fstatat AT_SYMLINK_NOFOLLOW just before
+  /// unlinkat). ENOENT counts as done.
+  UnlinkOutcome unlink_if_same(const std::string& name, const DevIno& expected,
+                               mode_t type = S_IFREG) const;
 
   const std::string& path() const { return path_; }
   dev_t dev() const { return dev_; }

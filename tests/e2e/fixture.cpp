@@ -495,11 +495,14 @@ bool ReapTest::wait_state(pid_t pid, char state, std::chrono::milliseconds timeo
 RunResult ReapTest::run_reap(const std::vector<std::string>& args, const RunOptions& opts) {
   auto has = [&](const char* a) { return std::find(args.begin(), args.end(), a) != args.end(); };
   bool scoped = has("-p") || has("--parent") || (has("--cwd") && has("--match")) ||
-                has("--shm-only") || has("-V") || has("--version");
+                has("--shm-only") || has("--uds-only") || has("-V") || has("--version");
   bool sweep = has("--shm") || has("--shm-only");
-  if (!scoped || (sweep && !has("--shm-dir"))) {
+  bool uds = has("--uds") || has("--uds-only");
+  if (!scoped || (sweep && !has("--shm-dir")) || (uds && !has("--uds-dir")) ||
+      (has("--mqueue") && !has("--mqueue-dir")) || has("--sysv")) {
     ADD_FAILURE() << "refusing to run reap unscoped (needs --parent, or --cwd and --match, "
-                     "and --shm-dir for sweeps)";
+                     "and --shm-dir/--uds-dir/--mqueue-dir for sweeps; no --sysv: run it in "
+                     "unshare --ipc)";
     return {};
   }
   std::vector<std::string> argv = {reap_bin()};

@@ -157,9 +157,10 @@ int main(int argc, char** argv) {
   if (!comm.empty() && ::prctl(PR_SET_NAME, comm.c_str(), 0, 0, 0) != 0) die("PR_SET_NAME");
   if (big_mib > 0) {
     size_t len = big_mib << 20;
-    void* m = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // MAP_POPULATE faults every page in at once (much faster than touching each).
+    void* m = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (m == MAP_FAILED) die("mmap big");
-    for (size_t off = 0; off < len; off += 4096) static_cast<char*>(m)[off] = 1;
   }
 
   write_all(ready_fd, "ready " + std::to_string(::getpid()) + "\n");

@@ -1,0 +1,83 @@
+// The one shape every sweep follows, whatever kind of leak it handles:
+//   list    the objects (before /proc is scanned, so one created later is no candidate),
+//   watch   tell the scan which identities the holder index must answer for,
+//   plan    a verdict and a reason for every object (pure policy over the snapshot),
+//   act     remove, re-verifying identity right before each removal (skipped in a dry run),
+//   items   the report lines.
+// A kind of leak is then one policy (core/*_policy) and one OS-side file (os/...), bound
+// together by a Sweep (cli/sweeps.cpp).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/attribution.hpp"
+#include "os/proc_scan.hpp"
+
+namespace reap::core {
+
+enum class SweepVerdict { Remove, Kept, Skipped };
+enum class SweepVerdictWord { Removed, WouldRemove, Kept, Skipped, Error };
+
+const char* word(SweepVerdictWord v);
+
+/// One object of a sweep with its verdict (plan) or its outcome (report).
+struct SweepItem {
+  std::string name;  ///< raw bytes (a file name, or "shmid N key K" for SysV)
+  SweepVerdict verdict = SweepVerdict::Kept;
+  SweepVerdictWord outcome = SweepVerdictWord::Kept;
+  std::string reason;
+  std::optional<pid_t> holder;  ///< the process that holds or blocks it
+  uid_t uid = 0;
+  unsigned long long size = 0;
+  std::optional<Attribution> likely;  ///< from the name; never changes the verdict
+  std::string name_pid_note;  ///< tractor-style NAME@PID: "named for pid N, gone" (eye only)
+};
+
+/// A file that was unlinked while still open or mapped, in a swept directory's file system.
+struct UnlinkedItem {
+  std::string kind;  ///< the sweep whose directory's file system holds it ("shm", "mqueue")
+  pid_t pid = 0;
+  std::string comm;
+  bool mapped = false;  ///< held by a mapping only (else by an open fd)
+  unsigned long long size = 0;
+};
+
+/// What a sweep reports: its directory or source and every item.
+struct SweepReport {
+  std::string kind;  ///< "uds", "mqueue", "sysv"
+  std::vector<std::string> dirs;
+  std::string note;  ///< e.g. "not mounted: nothing to do"
+  std::vector<SweepItem> items;
+};
+
+/// What every sweep's plan may consult besides its own listing.
+struct SweepContext {
+  uid_t uid = 0;
+  std::set<pid_t> discounted;  ///< processes about to be reaped (dry run: planned)
+  bool ignore_uninspectable = false;
+  std::optional<double> min_age;
+  double now = 0;
+};
+
+class Sweep {
+ public:
+  virtual ~Sweep() = default;
+  virtual const char* kind() const = 0;
+  /// Lists the objects. Throws cli::Refusal-style std::runtime_error on bad input.
+  virtual void list() = 0;
+  /// Adds what the holder index must watch (identities, devices for the unlinked report).
+  virtual void watch(os::ScanOptions& scan) const = 0;
+  /// Decides every item's verdict from the snapshot.
+  virtual void plan(const os::Snapshot& snap, const SweepContext& context) = 0;
+  /// Removes what the plan says, each after re-verification. Not called in a dry run.
+  virtual void act() = 0;
+  /// The report of this sweep (outcomes filled from act, or "would remove" in a dry run).
+  virtual SweepReport report(bool dry_run) = 0;
+};
+
+}  // namespace reap::core
