@@ -288,12 +288,19 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
     report.mode = scope ? "run" : o.parent ? "descendant" : "orphan";
     // Read ahead, on two threads, what the plan will ask of the likely candidates: each
     // ProcessInfo is filled by one thread only. (cmdline and exe wait for the cheap tests.)
+    // Orphan mode tests uid and cwd first; descendant mode takes the whole subtree, whose
+    // status (uid, SigIgn) and cmdline (for the report) the plan reads anyway.
     auto ahead = core::detail_candidates(snap, sel);
+    const bool orphans = sel.mode == core::ProcessSelection::Mode::Orphan;
     util::parallel_for(
         ahead.size(), scan_threads(o, true),
         [&](std::size_t i) {
           snap.status_of(*ahead[i]);
-          snap.cwd_of(*ahead[i]);
+          if (orphans) {
+            snap.cwd_of(*ahead[i]);
+          } else {
+            snap.cmdline_of(*ahead[i]);
+          }
         },
         64);
     process_plan = core::plan_processes(snap, sel);

@@ -138,8 +138,9 @@ ParseResult parse_options(int argc, const char* const* argv) {
                                  "Orphan mode: the cwd leaked processes have "
                                  "(default: git top-level of the working directory)");
   app.add_option("--match", match,
-                 "Orphan mode: cmdline must contain TEXT (repeatable; "
-                 "default python)");
+                 "Orphan mode: the program (argv[0], the executable, an interpreter's "
+                 "script or module) must contain TEXT; other arguments never match "
+                 "(repeatable: any of them; default python)");
   app.add_option("--adopter", adopters, "Orphan mode: PID also adopts orphans (repeatable)");
   auto* min_age_opt =
       app.add_option("--min-age", min_age, "Keep segments changed more recently (e.g. 30s, 5m)");
