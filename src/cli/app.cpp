@@ -324,13 +324,13 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
   // Shm phase. After a real reap the holder index is stale (holders died, time passed):
   // list and scan again so the sweep judges the present, not the past.
   if (shm_phase) {
+    os::ScanOptions used = scan;
     if (signalled) {
       list_entries();
-      os::ScanOptions rescan = scan;
-      rescan.process_details = false;
-      rescan.pin = false;
-      rescan.watch = candidates(entries, o.uid);
-      snap = rescan.watch.empty() ? os::Snapshot{} : os::scan_proc(rescan);
+      used.process_details = false;
+      used.pin = false;
+      used.watch = candidates(entries, o.uid);
+      snap = used.watch.empty() ? os::Snapshot{} : os::scan_proc(used);
     }
     core::ShmPolicy policy;
     policy.uid = o.uid;
@@ -342,8 +342,19 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
     // entries should not hold the listing, the plan and the report all at once.
     core::ShmPolicy blocking = policy;
     blocking.ignore_uninspectable = false;
-    auto blockers = core::blocking_uninspectable(entries, snap, blocking);
     auto plan = core::plan_shm(entries, snap, policy);
+    // A process that is exiting (freeing a large address space, say) may refuse to show its
+    // files for a moment; where one keeps a segment, wait for it (bounded) and judge again.
+    std::set<pid_t> exiting;
+    for (const auto& item : plan)
+      if (item.verdict == core::ShmVerdict::Kept && item.holder)
+        if (const os::ProcessInfo* p = snap.find(*item.holder); p && p->exiting)
+          exiting.insert(p->pid);
+    if (!exiting.empty()) {
+      os::settle_exiting(snap, used, exiting);
+      plan = core::plan_shm(entries, snap, policy);
+    }
+    auto blockers = core::blocking_uninspectable(entries, snap, blocking);
     std::vector<os::DirEntry>().swap(entries);
     // `reap run`: while a process of the run is still there, a segment of the run that no
     // process holds yet may be one it is about to open. Nothing of the run is swept then.

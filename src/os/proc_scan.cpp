@@ -537,6 +537,14 @@ std::optional<unsigned long long> read_starttime(const std::string& proc_root, p
 
 namespace {
 
+SelfCreds self_creds() {
+  SelfCreds self;
+  std::string buf;
+  if (util::read_file_at(AT_FDCWD, "/proc/self/status", buf) == 0)
+    if (auto st = parse_status(buf)) self.cap_prm = st->cap_prm;
+  return self;
+}
+
 /// Forks (and clones) since boot: the "processes" line of /proc/stat; 0 if unreadable.
 unsigned long long forks_since_boot(int procfd) {
   std::string text;
@@ -569,13 +577,14 @@ std::vector<std::pair<pid_t, std::string>> list_pids(int procfd, const std::stri
 /// Rounds of re-listing before the scan gives up on seeing a quiet moment (fork storm).
 constexpr int kMaxRelists = 8;
 
-/// Processes that were exiting when their files could not be read: wait for them through
-/// pidfds (bounded by options.exiting_wait_seconds), then read them again. Gone ones leave
-/// the snapshot (with their holdings); the rest are judged as they are now.
-void wait_for_exiting(Snapshot& snap, const ScanOptions& options, Worker& w) {
+/// Processes (of `only`) that were exiting when their files could not be read: wait for
+/// them through pidfds (bounded by options.exiting_wait_seconds), then read them again. Gone
+/// ones leave the snapshot (with their holdings); the rest are judged as they are now.
+void wait_for_exiting(Snapshot& snap, const ScanOptions& options, Worker& w,
+                      const std::set<pid_t>& only) {
   std::vector<std::size_t> exiting;
   for (std::size_t i = 0; i < snap.processes.size(); ++i)
-    if (snap.processes[i].exiting) exiting.push_back(i);
+    if (snap.processes[i].exiting && only.count(snap.processes[i].pid)) exiting.push_back(i);
   if (exiting.empty()) return;
   std::vector<UniqueFd> fds;
   std::vector<struct pollfd> polls;
@@ -641,6 +650,19 @@ void wait_for_exiting(Snapshot& snap, const ScanOptions& options, Worker& w) {
 }
 
 }  // namespace
+
+void settle_exiting(Snapshot& snap, const ScanOptions& options, const std::set<pid_t>& pids) {
+  if (!snap.procfd || pids.empty()) return;
+  Worker w;
+  w.options = &options;
+  w.self = self_creds();
+  for (const auto& id : options.watch) w.watch_devs.insert(id.dev);
+  wait_for_exiting(snap, options, w, pids);
+  for (auto& [id, list] : snap.holders)
+    std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
+      return a.pid != b.pid ? a.pid < b.pid : a.kind < b.kind;
+    });
+}
 
 Snapshot scan_proc(const ScanOptions& options) {
   auto procfd = std::make_shared<UniqueFd>(
@@ -773,7 +795,6 @@ Snapshot scan_proc(const ScanOptions& options) {
   }
   std::stable_sort(snap.processes.begin(), snap.processes.end(),
                    [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
-  wait_for_exiting(snap, options, late);
   std::sort(snap.unlinked.begin(), snap.unlinked.end(),
             [](const UnlinkedHolding& a, const UnlinkedHolding& b) {
               return a.pid != b.pid ? a.pid < b.pid : a.id.ino < b.id.ino;

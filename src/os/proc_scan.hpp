@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -126,8 +127,7 @@ struct ScanOptions {
   /// copy before it was read is then seen through the child; a child forked by a process
   /// that was read only after it exited is seen at all.
   bool converge = true;
-  /// Processes whose stat shows PF_EXITING and whose files cannot be read are waited for
-  /// (through a pidfd) this long, then judged again.
+  /// settle_exiting waits at most this long for exiting processes (see there).
   double exiting_wait_seconds = 2.0;
   /// Read mappings with the PROCMAP_QUERY ioctl where the kernel has it (6.11+), else (or
   /// when false) parse the text of /proc/PID/maps.
@@ -172,6 +172,14 @@ class Snapshot {
 /// threads and zombies hold nothing. Throws std::system_error only if the /proc directory
 /// itself cannot be opened or listed.
 Snapshot scan_proc(const ScanOptions& options);
+
+/// Processes of `pids` whose stat showed PF_EXITING while their files could not be read
+/// (ProcessInfo::exiting): waits for them through pidfds, at most
+/// options.exiting_wait_seconds, then reads them again. Gone ones leave the snapshot with
+/// their holdings; the rest are judged as they are now ("exiting: still releasing its files
+/// after N s" when still unreadable). The scan itself never waits: only the processes that
+/// would otherwise keep something are worth a wait.
+void settle_exiting(Snapshot& snap, const ScanOptions& options, const std::set<pid_t>& pids);
 
 /// True when the procfs at `proc_root` hides other users' processes from this process
 /// (mount option hidepid=2/invisible, reap not root and not in the gid= group).

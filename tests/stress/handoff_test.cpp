@@ -38,7 +38,7 @@ struct Relay {
 [[noreturn]] void relay_holder(Relay& relay, int fd, void* map) {
   for (unsigned long n = 0;; ++n) {
     struct timespec ts {
-      0, static_cast<long>((n % 7) * 150 * 1000)
+      0, static_cast<long>(500 * 1000 + (n % 7) * 250 * 1000)
     };
     ::nanosleep(&ts, nullptr);
     if (relay.stop.load()) ::_exit(0);
@@ -117,8 +117,8 @@ TEST(Handoff, SegmentPassedFromProcessToProcessByForkIsNeverSwept) {
   ASSERT_EQ(::waitpid(manager, &status, 0), manager);
   std::printf("[ handoff  ] %d sweeps during %lu hand-offs\n", runs, relay->handoffs.load());
   EXPECT_TRUE(lost.empty()) << lost;
-  EXPECT_GE(runs, 5) << "too few sweeps overlapped the hand-offs";
-  EXPECT_GT(relay->handoffs.load(), 500ul) << "the relays barely ran";
+  EXPECT_GE(runs, built_with_asan() ? 2 : 5) << "too few sweeps overlapped the hand-offs";
+  EXPECT_GT(relay->handoffs.load(), 300ul) << "the relays barely ran";
   auto left = dir.names();
   EXPECT_TRUE(left.count("relay-fd") && left.count("relay-map"));
   EXPECT_FALSE(left.count("litter")) << "unheld litter survived the sweeps";

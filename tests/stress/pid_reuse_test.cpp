@@ -138,14 +138,20 @@ TEST_F(PidReuse, EscalateLeavesTheNewOwnerOfAReusedPidAlone) {
 }
 
 // Start times have clock-tick (10 ms) resolution: a pid reused within the tick in which the
-// scanned process started passes the start-time re-check. The scan's pin closes that gap:
-// its pidfd was opened before the stat was read, so it names the scanned process, which is
-// dead. Here the collision is forced (the target carries the new process's start time, as a
+// scanned process started passes the start-time re-check. For a process read that young the
+// scan keeps the pidfd it opened before reading the stat, so it names the scanned process,
+// which is dead. Here the collision is forced (the target carries the new process's start time, as a
 // same-tick reuse would) and the pinned pidfd must still reach nobody.
 TEST_F(PidReuse, PinnedPidfdReachesNobodyEvenWhenStartTimesCollide) {
   if (rerun_in_pid_namespace()) return;
   ASSERT_NO_FATAL_FAILURE(start_target(true));
-  ASSERT_TRUE(seen_->pidfd && seen_->pidfd->valid()) << "the scan did not pin the process";
+  // The scan keeps a pidfd only for a process it read within two clock ticks of its start
+  // (a later reuse of the pid cannot share its start tick otherwise: the start time is
+  // exact then). A slow (sanitizer) build may read it later than that.
+  if (!(seen_->pidfd && seen_->pidfd->valid())) {
+    ASSERT_TRUE(seen_->exact_later()) << "neither pinned nor old enough to pin exactly";
+    GTEST_SKIP() << "the scan read the target more than two ticks after it started";
+  }
   ASSERT_NO_FATAL_FAILURE(reuse_its_pid());
   reap::os::SignalTarget collided{target_, proc_starttime(reused_), false, seen_->pidfd};
   expect_nothing_reached_the_new_owner(reap::os::escalate({collided}, quick()));
