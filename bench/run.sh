@@ -465,7 +465,7 @@ for item in json.load(sys.stdin)["processes"]["items"]:
         reap) TRACE=1 timed "$label/$count/reap" "$expect" "$REAP" "${sel_args[@]}" --json ;;
         ref) timed "$label/$count/ref" "$expect" "$PY" "$ROOT/bench/ref_reap.py" "${sel_args[@]}" ;;
         floor) timed "$label/$count/floor" 0 "$BIN/bench_kill_floor" --signal "$sig" \
-          --pids-file "$sel" ;;
+          --timeout 30 --pids-file "$sel" ;;
       esac
       # Every victim must be gone (or a zombie): the reference returns right after sending
       # SIGKILL, so allow the kernel up to 2 s to finish them (untimed).
