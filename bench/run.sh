@@ -108,6 +108,10 @@ if [[ -n $ONLY ]]; then
     esac
   done
 fi
+if [[ -n $IN_PIDNS ]] && (($$ != 1)); then
+  echo "run.sh: --in-pidns is internal (the init of unshare --pid --fork --mount-proc)" >&2
+  exit 2
+fi
 ((QUICK && !ROUNDS_SET)) && ROUNDS=2
 ((QUICK)) && HUGE_ROUNDS=1
 HUGE=${HUGE:-$( ((QUICK)) && echo 200000 || echo 1000000)}
@@ -496,7 +500,6 @@ pidns_scenario() {  # pidns_scenario COUNT ROUNDS
 }
 
 if [[ -n $IN_PIDNS ]]; then
-  (($$ == 1)) || fail "--in-pidns is internal: run inside unshare --pid --fork --mount-proc"
   proc_scenario coop "$NS_COUNT" "$ROUNDS" reap floor
   exit 0
 fi
