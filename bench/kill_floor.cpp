@@ -133,8 +133,8 @@ int main(int argc, char** argv) {
   while (left > 0) {
     double rest = deadline - now();
     if (rest <= 0) break;
-    int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()),
-                       static_cast<int>(rest * 1000) + 1);
+    int n =
+        epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), static_cast<int>(rest * 1000) + 1);
     if (n < 0) {
       if (errno == EINTR) continue;
       std::perror("bench_kill_floor: epoll_wait");
@@ -149,8 +149,8 @@ int main(int argc, char** argv) {
     }
   }
   if (left > 0) {
-    std::fprintf(stderr, "bench_kill_floor: %zu of %zu processes still alive after %.1f s\n",
-                 left, pids.size(), timeout);
+    std::fprintf(stderr, "bench_kill_floor: %zu of %zu processes still alive after %.1f s\n", left,
+                 pids.size(), timeout);
     return 1;
   }
   return 0;

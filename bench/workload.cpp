@@ -13,7 +13,8 @@
 //       N leaked processes (fork + exec of bench_workload with argv {TEXT, "victim"}, so TEXT
 //       is their program name, argv[0], which is what reap --match compares) with DIR as
 //       cwd. orphan: this process becomes a child subreaper and the intermediate parent
-//       exits, so the victims are orphans adopted by us (reap --adopter OUR_PID). tree: an intermediate parent stays alive (reap -p PARENT).
+//       exits, so the victims are orphans adopted by us (reap --adopter OUR_PID). tree: an
+//       intermediate parent stays alive (reap -p PARENT).
 //       --ignore-sigint makes the victims ignore SIGINT. Victim pids go to F.pids.
 //
 // Teardown, also when this process dies: every child blocks on a "life" pipe whose only
