@@ -125,6 +125,9 @@ def load_phases(path):
                     order.append(phase)
     except FileNotFoundError:
         return {}, []
+    # reap's order of steps first, then any step this list does not know
+    known = ["list", "scan", "plan", "signal and wait", "rescan", "act", "report"]
+    order = [p for p in known if p in order] + [p for p in order if p not in known]
     by_label = defaultdict(lambda: defaultdict(list))
     for (label, _), phases in per_run.items():
         for phase in order:
@@ -348,7 +351,8 @@ set xlabel "orphans (log scale)"
 set ylabel "milliseconds (log scale)"
 set logscale xy
 set grid xtics ytics mytics
-set key top left
+set key bottom right
+set xrange [{min(npoints or [1]) / 1.5}:{max(npoints or [1]) * 1.5}]
 set xtics ({", ".join(str(n) for n in npoints)})
 plot "procs.dat" using 1:2 with linespoints lw 2 pt 7 title "reap --cwd --match --adopter", \\
      "procs.dat" using 1:3 with linespoints lw 2 pt 5 title "kill floor (pidfd_open, signal, epoll)"
