@@ -6,7 +6,9 @@ plugin's hooks around them) from the outermost hook wrapper; the per-test overhe
 difference of the median protocol times. The session-level cost (`reap scope` at start and
 end) is the difference of whole-run wall times of a one-test suite.
 
-  bench/pytest_overhead.py BUILD_DIR/bin/reap [--tests 200] [--rounds 7]
+  bench/pytest_overhead.py BUILD_DIR/bin/reap [--tests 200] [--rounds 7] [--tsv FILE]
+
+--tsv also writes "config<TAB>per_test_s<TAB>overhead_s<TAB>session_s" lines (bench/run.sh).
 
 Runs /usr/bin/python3 -m pytest (Debian's python3-pytest) with PYTHONPATH=python.
 """
@@ -68,6 +70,7 @@ def main():
     ap.add_argument("reap")
     ap.add_argument("--tests", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--tsv")
     a = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR, REAP_BIN=os.path.abspath(a.reap),
                PYTHONDONTWRITEBYTECODE="1")
@@ -88,11 +91,16 @@ def main():
         proto = {k: statistics.median(p for _, p in v) for k, v in times.items()}
         print(f"{a.tests} trivial tests, {a.rounds} alternated runs of each; medians")
         print(f"  {'config':9s} {'per test':>9s} {'overhead/test':>14s} {'session cost':>13s}")
+        rows = []
         for name in configs:
             over = proto[(a.tests, name)] - proto[(a.tests, "plain")]
             session = wall[(1, name)] - wall[(1, "plain")]
+            rows.append(f"{name}\t{proto[(a.tests, name)]:.6f}\t{over:.6f}\t{session:.6f}")
             print(f"  {name:9s} {proto[(a.tests, name)] * 1e3:7.3f}ms {over * 1e3:12.3f}ms "
                   f"{session * 1e3:11.1f}ms")
+        if a.tsv:
+            with open(a.tsv, "w") as f:
+                f.write("\n".join(rows) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)

@@ -6,6 +6,9 @@
                                             <!-- bench:results:begin/end --> with RESULTS_MD
 
 runs.tsv lines: label, wall_s, maxrss_kib, exit, user_s, sys_s (from bench_timeit).
+phases.tsv lines: label, run, phase, ms (reap's REAP_TRACE_PHASES output of timed runs).
+pytest.tsv lines: config, per_test_s, overhead_s, session_s (pytest_overhead.py --tsv).
+Writes procs.dat/procs.gp too (reap and the kill floor against N cooperative orphans).
 """
 import json
 import os
@@ -16,7 +19,8 @@ from collections import defaultdict
 BEGIN = "<!-- bench:results:begin -->"
 END = "<!-- bench:results:end -->"
 
-SCANS = ["200x10+500", "1000x10+10000", "0x0+100000"]
+SCANS = ["300x10+3000", "1000x10+10000", "0x0+100000"]
+TARGET_SCANS = ["300x10+3000", "1000x10+10000"]
 SCAN_TOOLS = ["reap", "floor", "psutil", "lsof"]
 MAIN = "1000x10+10000"
 
@@ -105,10 +109,63 @@ def micro_table(out):
     return lines
 
 
+def load_phases(path):
+    """{label: {phase: median over runs of the run's total ms}} and phase order."""
+    per_run = defaultdict(lambda: defaultdict(float))
+    order = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 4:
+                    continue
+                label, run, phase, value = parts
+                per_run[(label, run)][phase] += float(value)
+                if phase not in order:
+                    order.append(phase)
+    except FileNotFoundError:
+        return {}, []
+    # reap's order of steps first, then any step this list does not know
+    known = ["list", "scan", "plan", "signal and wait", "rescan", "act", "report"]
+    order = [p for p in known if p in order] + [p for p in order if p not in known]
+    by_label = defaultdict(lambda: defaultdict(list))
+    for (label, _), phases in per_run.items():
+        for phase in order:
+            by_label[label][phase].append(phases.get(phase, 0.0))
+    return ({label: {ph: statistics.median(v) for ph, v in d.items()}
+             for label, d in by_label.items()}, order)
+
+
+def load_pytest(path):
+    rows = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 4:
+                    rows[parts[0]] = [float(x) for x in parts[1:]]
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def proc_points(runs, kind):
+    return sorted({int(k.split("/")[2]) for k in runs if k.startswith(f"proc/{kind}/")})
+
+
 def write_report(out):
     runs = load_runs(os.path.join(out, "runs.tsv"))
+    phases, phase_order = load_phases(os.path.join(out, "phases.tsv"))
     info = machine(out)
     L = []
+    targets = []  # (target, measured, verdict) for the summary table
+
+    def target(name, text, value, limit, lower=True):
+        ok = value is not None and (value <= limit if lower else value >= limit)
+        v = verdict(ok, value, limit, lower)
+        targets.append((name, text, v))
+        return v
+
     L.append(f"Run of {info.get('date', '?')}, {info.get('rounds', '?')} alternating rounds per "
              "comparison (tools rotated every round, after one untimed validation run each); "
              "figures are medians of wall time of the whole command, peak RSS is the maximum "
@@ -123,90 +180,140 @@ def write_report(out):
         f"{info.get('load_after', '?')}.")
     L.append("")
 
-    # scan table
-    L.append("### shm scan (dry run), holders x segments + unheld")
-    L.append("")
-    L.append("| population | reap | floor | psutil | lsof | reap / floor | psutil / reap "
-             "| lsof / reap | reap peak RSS | reap / floor, CPU time |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for sc in SCANS:
-        m = {t: med(runs, f"scan/{sc}/{t}") for t in SCAN_TOOLS}
-        if all(v is None for v in m.values()):
-            continue
-        L.append(f"| {sc} | {ms(m['reap'])} | {ms(m['floor'])} | {ms(m['psutil'])} | "
-                 f"{ms(m['lsof'])} | {ratio(m['reap'], m['floor'])} | "
-                 f"{ratio(m['psutil'], m['reap'])} | {ratio(m['lsof'], m['reap'])} | "
-                 f"{mib(peak_rss_mib(runs, f'scan/{sc}/reap'))} | "
-                 f"{ratio(cpu(runs, f'scan/{sc}/reap'), cpu(runs, f'scan/{sc}/floor'))} |")
-    L.append("")
+    # ---- target 1: process reap vs the kill floor
+    rows = [(f"proc/{k}/{n}", k, n) for k in ("coop", "ignore", "ns-coop")
+            for n in proc_points(runs, k)]
+    if rows:
+        L.append("### 1. process reap vs the kill floor (target: reap / floor <= 1.3)")
+        L.append("")
+        L.append("| orphans | reap | kill floor | reap / floor | verdict | reference "
+                 "(ref_reap.py) | reference / reap | reap peak RSS |")
+        L.append("|---|---:|---:|---:|---|---:|---:|---:|")
+        names = {"coop": "cooperative (die on SIGINT)",
+                 "ignore": "ignoring SIGINT (need SIGKILL)",
+                 "ns-coop": "cooperative, in a private PID namespace"}
+        for base, k, n in rows:
+            a, f, ref = (med(runs, f"{base}/{t}") for t in ("reap", "floor", "ref"))
+            r = a / f if a and f else None
+            text = ratio(a, f)
+            v = (target(f"{n} {names[k]}: reap / kill floor <= 1.3", text, r, 1.3)
+                 if k == "ns-coop" or n == 300 else verdict(r is not None and r <= 1.3, r, 1.3))
+            L.append(f"| {n:,} {names[k]} | {ms(a)} | {ms(f)} | {text} | {v} | {ms(ref)} | "
+                     f"{ratio(ref, a)} | {mib(peak_rss_mib(runs, f'{base}/reap'))} |")
+        L.append("")
+        L.append("Kill floor: `bench_kill_floor` handed the victims' pids (pidfd_open each, "
+                 "SIGINT, or SIGKILL for the SIGINT-ignoring population, epoll until all "
+                 "exited). The plot below has reap and the floor against N (cooperative).")
+        L.append("")
 
-    # sweep table
+    # ---- target 2: shm dry run vs the floor
+    if any(k.startswith("scan/") and not k.startswith("scan/plot-") for k in runs):
+        scan_table(L, runs, target)
+    p_main, r_main = med(runs, f"scan/{MAIN}/psutil"), med(runs, f"scan/{MAIN}/reap")
+    if p_main and r_main:
+        target(f"(PRODUCT.md) psutil at least 8x slower than reap at {MAIN}",
+               ratio(p_main, r_main), p_main / r_main, 8, lower=False)
+
+    # ---- target 3: no candidates
+    v_ver = med(runs, "nocand/version")
+    if v_ver is not None:
+        L.append("### 3. a sweep with no candidates vs `reap --version` (target: <= 1.5x)")
+        L.append("")
+        L.append("| case | reap | reap --version | ratio | verdict | reap peak RSS |")
+        L.append("|---|---:|---:|---:|---|---:|")
+        cases = {"empty": "dry run of an empty dir (`-n --shm-only`)",
+                 "other": "real sweep of a dir of 100 other-uid files (`--shm-only`)"}
+        for c, text in cases.items():
+            a = med(runs, f"nocand/{c}")
+            if a is None:
+                continue
+            v = target(f"no candidates, {text}: <= 1.5x reap --version", ratio(a, v_ver),
+                       a / v_ver if v_ver else None, 1.5)
+            L.append(f"| {text} | {ms(a)} | {ms(v_ver)} | {ratio(a, v_ver)} | {v} | "
+                     f"{mib(peak_rss_mib(runs, f'nocand/{c}'))} |")
+        L.append("")
+        L.append("300 idle processes of the benchmark are alive meanwhile, so a /proc scan "
+                 "would show.")
+        L.append("")
+
+    # ---- target 4: scale
     sweeps = sorted({k.split("/")[1] for k in runs if k.startswith("sweep/")}, key=int)
-    if sweeps:
-        L.append("### real sweep (unlink) of unheld segments, no holders")
-        L.append("")
-        L.append("| segments | reap | floor (--unlink) | psutil (--unlink) | reap / floor "
-                 "| psutil / reap | reap peak RSS |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
-        for n in sweeps:
-            m = {t: med(runs, f"sweep/{n}/{t}") for t in ("reap", "floor", "psutil")}
-            L.append(f"| {int(n):,} | {ms(m['reap'])} | {ms(m['floor'])} | {ms(m['psutil'])} | "
-                     f"{ratio(m['reap'], m['floor'])} | {ratio(m['psutil'], m['reap'])} | "
-                     f"{mib(peak_rss_mib(runs, f'sweep/{n}/reap'))} |")
-        L.append("")
-
-    # process reap table
-    kinds = [k for k in ("coop", "ignore") if f"reap/{k}/reap" in runs]
-    if kinds:
-        L.append("### process reap: 300 leaked orphans, whole command")
-        L.append("")
-        L.append("| victims | reap | reference (ref_reap.py) | reference / reap | reap peak RSS |")
-        L.append("|---|---:|---:|---:|---:|")
-        names = {"coop": "300 cooperative (die on SIGINT)",
-                 "ignore": "300 ignoring SIGINT (need SIGKILL)"}
-        for k in kinds:
-            a, b = med(runs, f"reap/{k}/reap"), med(runs, f"reap/{k}/ref")
-            L.append(f"| {names[k]} | {ms(a)} | {ms(b)} | {ratio(b, a)} | "
-                     f"{mib(peak_rss_mib(runs, f'reap/{k}/reap'))} |")
-        L.append("")
-
-    # targets
-    r_main = med(runs, f"scan/{MAIN}/reap")
-    f_main = med(runs, f"scan/{MAIN}/floor")
-    p_main = med(runs, f"scan/{MAIN}/psutil")
+    huges = sorted({k.split("/")[1] for k in runs if k.startswith("huge/")}, key=int)
     rss_main = peak_rss_mib(runs, f"scan/{MAIN}/reap")
-    coop = med(runs, "reap/coop/reap")
-    ign = med(runs, "reap/ignore/reap")
-    sweep = med(runs, "sweep/100000/reap")
+    if sweeps or huges or rss_main is not None:
+        L.append("### 4. scale: real sweeps of unheld segments, peak RSS")
+        L.append("")
+        L.append("| segments | reap | find -delete | floor (--unlink) | psutil (--unlink) "
+                 "| reap / find | verdict (<= 0.8) | reap peak RSS |")
+        L.append("|---|---:|---:|---:|---:|---:|---|---:|")
+        for kind, counts in (("sweep", sweeps), ("huge", huges)):
+            for n in counts:
+                m = {t: med(runs, f"{kind}/{n}/{t}") for t in ("reap", "find", "floor", "psutil")}
+                r = m["reap"] / m["find"] if m["reap"] and m["find"] else None
+                v = (target(f"{int(n):,} unheld swept: reap / find <= 0.8",
+                            ratio(m["reap"], m["find"]), r, 0.8)
+                     if kind == "sweep" else "(no target)")
+                L.append(f"| {int(n):,} | {ms(m['reap'])} | {ms(m['find'])} | "
+                         f"{ms(m['floor'])} | {ms(m['psutil'])} | {ratio(m['reap'], m['find'])} "
+                         f"| {v} | {mib(peak_rss_mib(runs, f'{kind}/{n}/reap'))} |")
+        L.append("")
+        L.append("`find DIR -maxdepth 1 -type f -user 65534 -delete` on an identical directory, "
+                 "refilled before every run; the directory must be empty afterwards.")
+        L.append("")
+        for n in huges:
+            rss = peak_rss_mib(runs, f"huge/{n}/reap")
+            target(f"{int(n):,} unheld swept: peak RSS <= 64 MiB", mib(rss), rss, 64)
+        if rss_main is not None:
+            target(f"peak RSS at {MAIN} <= 16 MiB", mib(rss_main), rss_main, 16)
+
+    # ---- target 5: pytest
+    pt = load_pytest(os.path.join(out, "pytest.tsv"))
+    if pt:
+        L.append("### 5. the pytest plugin's cost per test (target: <= 2 ms)")
+        L.append("")
+        L.append("| config | median per test | overhead per test | verdict | session cost |")
+        L.append("|---|---:|---:|---|---:|")
+        for name, (per, over, session) in pt.items():
+            if name == "plain":
+                L.append(f"| plugin off | {per * 1e3:.3f} ms | | | |")
+                continue
+            v = target(f"pytest plugin, `{name}`: overhead per test <= 2 ms",
+                       f"{over * 1e3:.3f} ms", over, 0.002)
+            L.append(f"| `{name}` | {per * 1e3:.3f} ms | {over * 1e3:.3f} ms | {v} | "
+                     f"{session * 1e3:.0f} ms |")
+        L.append("")
+
+    # ---- summary
     L.append("### targets (medians, this machine)")
     L.append("")
     L.append("| target | measured | verdict |")
     L.append("|---|---:|---|")
-
-    def row(name, value_text, ok, value, target, lower=True):
-        L.append(f"| {name} | {value_text} | {verdict(ok, value, target, lower)} |")
-
-    rf = r_main / f_main if r_main and f_main else None
-    row(f"scan at {MAIN} at or below the single-threaded floor (reap / floor <= 1.00)",
-        ratio(r_main, f_main), rf is not None and rf <= 1.0, rf, 1.0)
-    row(f"scan at {MAIN} within 1.25x of the floor (PRODUCT.md)", ratio(r_main, f_main),
-        rf is not None and rf <= 1.25, rf, 1.25)
-    pr = p_main / r_main if p_main and r_main else None
-    row(f"scan at {MAIN} at least 8x faster than psutil", ratio(p_main, r_main),
-        pr is not None and pr >= 8, pr, 8, lower=False)
-    row(f"reap peak RSS at {MAIN} under 16 MiB", mib(rss_main),
-        rss_main is not None and rss_main < 16, rss_main, 16)
-    row("300 cooperative orphans reaped in at most 50 ms", ms(coop),
-        coop is not None and coop <= 0.050, coop, 0.050)
-    row("300 SIGINT-ignoring orphans reaped in at most 50 ms", ms(ign),
-        ign is not None and ign <= 0.050, ign, 0.050)
-    row("(PRODUCT.md: 300 SIGINT-ignoring orphans in 100 ms)", ms(ign),
-        ign is not None and ign <= 0.100, ign, 0.100)
-    row("100,000 unheld segments swept (real) in at most 1 s", ms(sweep),
-        sweep is not None and sweep <= 1.0, sweep, 1.0)
+    for name, text, v in targets:
+        L.append(f"| {name} | {text} | {v} |")
     L.append("")
 
-    # plot
+    # ---- where the time goes
+    if phases:
+        L.append("### where reap's time goes (REAP_TRACE_PHASES, median per phase over the "
+                 "timed runs)")
+        L.append("")
+        L.append("| run | wall | " + " | ".join(phase_order) + " | outside the phases |")
+        L.append("|---|---:|" + "---:|" * (len(phase_order) + 1))
+        for label in sorted(phases, key=label_key):
+            p = phases[label]
+            wall = med(runs, label)
+            inside = sum(p.values()) / 1e3
+            rest = ms(wall - inside) if wall is not None else "n/a"
+            L.append(f"| {label} | {ms(wall)} | " +
+                     " | ".join(f"{p[ph]:.1f} ms" if p.get(ph) else "" for ph in phase_order)
+                     + f" | {rest} |")
+        L.append("")
+        L.append("A phase that runs more than once in a run (plan, signal and wait, rescan "
+                 "rounds) is summed per run. \"Outside\" is the median wall time minus the "
+                 "median phases: process start, option parsing, exit.")
+        L.append("")
+
+    # ---- plots
     points = sorted({int(k.split("/")[1][5:]) for k in runs if k.startswith("scan/plot-")})
     with open(os.path.join(out, "plot.dat"), "w") as f:
         f.write("# holders(x10 segments, +1000 unheld)  " + "  ".join(SCAN_TOOLS) + "  (ms)\n")
@@ -214,7 +321,7 @@ def write_report(out):
             vals = [med(runs, f"scan/plot-{n}/{t}") for t in SCAN_TOOLS]
             f.write(f"{n} " + " ".join("nan" if v is None else f"{v * 1000:.3f}" for v in vals)
                     + "\n")
-    with open(os.path.join(out, "scan.gp"), "w") as f:
+    with open(os.path.join(out, "scan.gp"), "w") if points else open(os.devnull, "w") as f:
         f.write(f"""set terminal pngcairo size 900,560 font ",11" noenhanced
 set output "scan.png"
 set title "shm scan (dry run): holders x 10 segments + 1000 unheld, median wall time"
@@ -229,6 +336,38 @@ plot "plot.dat" using 1:2 with linespoints lw 2 pt 7 title "reap -n --shm-only -
      "plot.dat" using 1:4 with linespoints lw 2 pt 9 title "psutil algorithm", \\
      "plot.dat" using 1:5 with linespoints lw 2 pt 11 title "lsof +D DIR"
 """)
+    npoints = proc_points(runs, "coop")
+    with open(os.path.join(out, "procs.dat"), "w") as f:
+        f.write("# cooperative orphans  reap  kill_floor  (ms)\n")
+        for n in npoints:
+            vals = [med(runs, f"proc/coop/{n}/{t}") for t in ("reap", "floor")]
+            f.write(f"{n} " + " ".join("nan" if v is None else f"{v * 1000:.3f}" for v in vals)
+                    + "\n")
+    with open(os.path.join(out, "procs.gp"), "w") if npoints else open(os.devnull, "w") as f:
+        f.write(f"""set terminal pngcairo size 900,560 font ",11" noenhanced
+set output "procs.png"
+set title "process reap of N cooperative orphans, median wall time"
+set xlabel "orphans (log scale)"
+set ylabel "milliseconds (log scale)"
+set logscale xy
+set grid xtics ytics mytics
+set key bottom right
+set xrange [{min(npoints or [1]) / 1.5}:{max(npoints or [1]) * 1.5}]
+set xtics ({", ".join(str(n) for n in npoints)})
+plot "procs.dat" using 1:2 with linespoints lw 2 pt 7 title "reap --cwd --match --adopter", \\
+     "procs.dat" using 1:3 with linespoints lw 2 pt 5 title "kill floor (pidfd_open, signal, epoll)"
+""")
+    if npoints:
+        L.append("### process reap time against orphans")
+        L.append("")
+        L.append("![process reap against orphans](../bench/results/procs.png)")
+        L.append("")
+        L.append("| cooperative orphans | reap | kill floor | reap / floor |")
+        L.append("|---|---:|---:|---:|")
+        for n in npoints:
+            a, b = med(runs, f"proc/coop/{n}/reap"), med(runs, f"proc/coop/{n}/floor")
+            L.append(f"| {n:,} | {ms(a)} | {ms(b)} | {ratio(a, b)} |")
+        L.append("")
     if points:
         L.append("### scan time against holder processes")
         L.append("")
@@ -254,7 +393,7 @@ plot "plot.dat" using 1:2 with linespoints lw 2 pt 7 title "reap -n --shm-only -
     L.append("")
     L.append("| label | n | median | min | max | user+sys (median) | peak RSS | exit |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---|")
-    for label in sorted(runs):
+    for label in sorted(runs, key=label_key):
         r = runs[label]
         walls = [x["wall"] for x in r]
         cpu_med = statistics.median(x["user"] + x["sys"] for x in r)
@@ -265,6 +404,36 @@ plot "plot.dat" using 1:2 with linespoints lw 2 pt 7 title "reap -n --shm-only -
     L.append("</details>")
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def scan_table(L, runs, target):
+    L.append("### 2. shm scan (dry run) vs the single-threaded floor (target: reap / floor <= "
+             "0.8 at 300x10+3000 and 1000x10+10000)")
+    L.append("")
+    L.append("| population | reap | floor | psutil | lsof | reap / floor | verdict "
+             "| psutil / reap | lsof / reap | reap peak RSS | reap / floor, CPU time |")
+    L.append("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    for sc in SCANS:
+        m = {t: med(runs, f"scan/{sc}/{t}") for t in SCAN_TOOLS}
+        if all(v is None for v in m.values()):
+            continue
+        r = m["reap"] / m["floor"] if m["reap"] and m["floor"] else None
+        if sc in TARGET_SCANS:
+            v = target(f"shm dry run at {sc}: reap / floor <= 0.8", ratio(m["reap"], m["floor"]),
+                       r, 0.8)
+        else:
+            v = "(no target)"
+        L.append(f"| {sc} | {ms(m['reap'])} | {ms(m['floor'])} | {ms(m['psutil'])} | "
+                 f"{ms(m['lsof'])} | {ratio(m['reap'], m['floor'])} | {v} | "
+                 f"{ratio(m['psutil'], m['reap'])} | {ratio(m['lsof'], m['reap'])} | "
+                 f"{mib(peak_rss_mib(runs, f'scan/{sc}/reap'))} | "
+                 f"{ratio(cpu(runs, f'scan/{sc}/reap'), cpu(runs, f'scan/{sc}/floor'))} |")
+    L.append("")
+
+
+def label_key(label):
+    """Sorts labels with their numbers in numeric order (proc/coop/100 before proc/coop/1000)."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in label.split("/")]
 
 
 def splice(results_md, doc_md):

@@ -1,34 +1,58 @@
 #!/usr/bin/env bash
-# bench/run.sh: the whole benchmark suite of reap, in one command (about 5-10 minutes).
+# bench/run.sh: the whole benchmark suite of reap, in one command (about 10-15 minutes).
 #
 #   bench/run.sh [--quick] [--no-build] [--rounds N] [--reap PATH] [--update-docs]
-#                [--wait-quiet SECONDS]
+#                [--wait-quiet SECONDS] [--ns-count N] [--huge N] [--huge-rounds N]
+#                [--no-pytest] [--only PARTS]
 #
-# --quick: 2 rounds and fewer points (a smoke test, ~1 minute). --wait-quiet: first wait up
-# to SECONDS for the 1-minute load average to drop below 0.5 (timings on a busy 2-core
-# machine are noise); the load before and after the run is recorded either way.
+# --quick: 2 rounds and smaller sizes (a smoke test, 1-2 minutes). --rounds: alternating
+# rounds per comparison (default 7; the targets want medians of at least 5). --wait-quiet:
+# first wait up to SECONDS for the 1-minute load average to drop below 0.5 (timings on a
+# busy 2-core machine are noise); the load before and after the run is recorded either way.
+# --ns-count: orphans of the PID-namespace case (default 3000; --quick 1000). --huge:
+# unheld segments of the scale case (default 1,000,000; --quick 200,000), swept
+# --huge-rounds times (default 3; --quick 1).
+# --no-pytest: skip the pytest plugin's per-test cost. --only: a comma-separated subset of
+# the parts below (e.g. --only proc,pidns), for a smoke test of one part.
 # Builds Release in build-bench/ (cmake), installs missing Debian tools (apt-get), then on
 # synthetic populations made by bench_workload, with alternating runs (tools rotated every
 # round, one untimed validation run each first):
-#   scan    reap's dry-run shm scan vs the raw floor (bench_floor), the psutil algorithm
+#   scan    reap's dry-run shm scan vs the raw floor (bench_floor: list + lstat the dir, then
+#           maps + fd stat of every process, one thread), the psutil algorithm
 #           (psutil_scan.py over Debian's python3-psutil) and `lsof +D DIR`, at
-#           200x10+500, 1000x10+10000 and 0x0+100000 (holders x segments + unheld);
+#           300x10+3000, 1000x10+10000 and 0x0+100000 (holders x segments + unheld);
 #   plot    the same four at 100, 200, 500, 1000 holders x 10 + 1000 unheld (gnuplot PNG);
-#   sweep   a real sweep of 100,000 unheld segments: reap vs floor --unlink vs psutil --unlink;
-#   reap    300 cooperative and 300 SIGINT-ignoring orphans: reap vs ref_reap.py (the
-#           reference design: SIGINT, poll /proc every 250 ms up to a 3 s grace, SIGKILL);
+#   nocand  nothing to sweep (an empty private dir, dry run; a dir of other-uid files, real
+#           sweep), next to 300 idle processes, vs `reap --version`;
+#   sweep   a real sweep of 100,000 unheld segments: reap vs floor --unlink vs
+#           `find DIR -maxdepth 1 -type f -user U -delete` vs psutil --unlink;
+#   huge    a real sweep of 1,000,000 unheld segments: reap (peak RSS) and find;
+#   proc    300 cooperative and 300 SIGINT-ignoring orphans: reap vs the kill floor
+#           (bench_kill_floor: handed the pids, pidfd_open, signal, epoll) vs ref_reap.py
+#           (the reference design: SIGINT, poll /proc every 250 ms up to a 3 s grace,
+#           SIGKILL); reap vs the kill floor at 100 and 1000 cooperative orphans (plot);
+#   pidns   3000 cooperative orphans inside `unshare --pid --fork --mount-proc`: reap vs the
+#           kill floor, both run inside the namespace;
+#   pytest  the pytest plugin's cost per test (pytest_overhead.py), if /usr/bin/python3 has
+#           pytest;
 #   micro   the Google Benchmark parser micro-benchmarks (bench_proc_parse).
-# Results: build-bench/bench-results/<time>/ (runs.tsv, results.md, scan.png, logs).
-# --update-docs splices results.md into docs/BENCHMARKS.md and copies the PNG and raw data
-# to bench/results/.
+# Every timed reap runs with REAP_TRACE_PHASES=1; its per-phase durations (stderr) are kept
+# in phases/ and summed per phase in the report ("where the time goes").
+# Results: build-bench/bench-results/<time>/ (runs.tsv, results.md, scan.png, procs.png,
+# phases/, logs). --update-docs splices results.md into docs/BENCHMARKS.md and copies the
+# PNGs and raw data to bench/results/.
 #
 # Safety (docs/TESTING.md): segments live only in private mktemp -d /dev/shm/reap-bench.*
 # directories owned by uid 65534 (reap runs with --uid 65534); process reaping targets only
-# victims our generator started (orphan mode with a unique --match marker, a private --cwd
-# and --adopter = our generator, a child subreaper), and every timed reap is preceded by a
-# dry run whose selection must equal the generator's victim list, or the suite aborts. On
-# exit, failure or Ctrl-C the trap stops every generator (their children die with them)
-# and removes every private directory.
+# victims our generator started (orphan mode with a unique --match marker that is the
+# victims' program name, argv[0], a private --cwd and --adopter = our generator, a child
+# subreaper); every timed reap is preceded by a dry run whose selection must equal the
+# generator's victim list, and the kill floor is handed that list only after every pid on
+# it was checked to be a live child of our generator, or the suite aborts. On exit, failure
+# or Ctrl-C the trap stops every generator (their children die with them) and removes every
+# private directory; the PID-namespace case runs in a copy of this script that is the
+# namespace's init (everything in the namespace dies with it) and gets SIGTERM when
+# `unshare` dies (--kill-child).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,22 +65,57 @@ QUICK=0
 DO_BUILD=1
 UPDATE_DOCS=0
 ROUNDS=7
+ROUNDS_SET=0
 WAIT_QUIET=0
 REAP=""
+NS_COUNT=""
+HUGE=""
+HUGE_ROUNDS=3
+PYTEST=1
+ONLY=""
+IN_PIDNS=""  # internal: OUT dir of the outer run, when this copy is a PID namespace's init
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --no-build) DO_BUILD=0 ;;
     --update-docs) UPDATE_DOCS=1 ;;
-    --rounds) ROUNDS=$2; shift ;;
+    --rounds) ROUNDS=$2; ROUNDS_SET=1; shift ;;
     --wait-quiet) WAIT_QUIET=$2; shift ;;
     --reap) REAP=$2; shift ;;
+    --ns-count) NS_COUNT=$2; shift ;;
+    --huge) HUGE=$2; shift ;;
+    --huge-rounds) HUGE_ROUNDS=$2; shift ;;
+    --no-pytest) PYTEST=0 ;;
+    --only) ONLY=",$2,"; shift ;;
+    --in-pidns) IN_PIDNS=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
-((QUICK)) && ROUNDS=2
+for v in "$ROUNDS" "$HUGE_ROUNDS" ${HUGE:+"$HUGE"} ${NS_COUNT:+"$NS_COUNT"}; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: not a positive number: $v" >&2; exit 2; }
+done
+if [[ -n $ONLY ]]; then
+  ((UPDATE_DOCS)) && { echo "run.sh: --update-docs needs the whole suite, not --only" >&2; exit 2; }
+  for p in ${ONLY//,/ }; do
+    case $p in
+      scan | plot | nocand | sweep | huge | proc | pidns | pytest | micro) ;;
+      *)
+        echo "run.sh: --only: unknown part $p (scan plot nocand sweep huge proc pidns pytest" \
+          "micro)" >&2
+        exit 2 ;;
+    esac
+  done
+fi
+if [[ -n $IN_PIDNS ]] && (($$ != 1)); then
+  echo "run.sh: --in-pidns is internal (the init of unshare --pid --fork --mount-proc)" >&2
+  exit 2
+fi
+((QUICK && !ROUNDS_SET)) && ROUNDS=2
+((QUICK)) && HUGE_ROUNDS=1
+HUGE=${HUGE:-$( ((QUICK)) && echo 200000 || echo 1000000)}
+NS_COUNT=${NS_COUNT:-$( ((QUICK)) && echo 1000 || echo 3000)}
 REAP=${REAP:-$BIN/reap}
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -148,20 +207,29 @@ build() {
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DREAP_BENCH=ON -DBUILD_TESTING=OFF \
     >"$BUILD/bench-configure.log" 2>&1 || { cat "$BUILD/bench-configure.log" >&2; fail "cmake configure"; }
   cmake --build "$BUILD" -j "$(nproc)" --target reap bench_workload bench_floor bench_timeit \
-    bench_proc_parse >"$BUILD/bench-build.log" 2>&1 || { tail -50 "$BUILD/bench-build.log" >&2; fail "build"; }
+    bench_kill_floor bench_proc_parse >"$BUILD/bench-build.log" 2>&1 || { tail -50 "$BUILD/bench-build.log" >&2; fail "build"; }
 }
 
-ensure_packages
-((DO_BUILD)) && build
-for t in bench_workload bench_floor bench_timeit; do [[ -x $BIN/$t ]] || fail "missing $BIN/$t"; done
+if [[ -z $IN_PIDNS ]]; then
+  ensure_packages
+  ((DO_BUILD)) && build
+fi
+for t in bench_workload bench_floor bench_timeit bench_kill_floor; do
+  [[ -x $BIN/$t ]] || fail "missing $BIN/$t"
+done
 [[ -x $REAP ]] || fail "missing reap binary $REAP"
 
-OUT=$BUILD/bench-results/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$OUT"
+if [[ -n $IN_PIDNS ]]; then
+  OUT=$IN_PIDNS  # the outer run's directory: same runs.tsv, same log
+else
+  OUT=$BUILD/bench-results/$(date +%Y%m%d-%H%M%S)
+  mkdir -p "$OUT"
+  : >"$OUT/runs.tsv"
+  log "results in $OUT"
+fi
 TSV=$OUT/runs.tsv
 LOG=$OUT/log.txt
-: >"$TSV"
-log "results in $OUT"
+mkdir -p "$OUT/phases"
 
 # ---- generators --------------------------------------------------------------------------
 start_gen() {  # start_gen ARGS...: runs bench_workload in the background until it is ready
@@ -178,15 +246,23 @@ start_gen() {  # start_gen ARGS...: runs bench_workload in the background until 
   READY_FILE=$ready
 }
 
-# timed LABEL EXPECT CMD...: one timed run appended to runs.tsv
+# timed LABEL EXPECT CMD...: one timed run appended to runs.tsv. With TRACE=1 in the
+# environment, reap's phase durations (REAP_TRACE_PHASES, on stderr) are kept in phases/.
 timed() {
-  local label=$1 expect=$2
+  local label=$1 expect=$2 err=$OUT/last.stderr
   shift 2
-  "$BIN/bench_timeit" --out "$TSV" --label "$label" --expect "$expect" \
-    --stderr "$OUT/last.stderr" -- "$@" || {
-    cat "$OUT/last.stderr" >&2
-    fail "$label"
-  }
+  if [[ ${TRACE:-0} == 1 ]]; then
+    err=$OUT/phases/${label//\//_}.$RANDOM$RANDOM.txt
+    REAP_TRACE_PHASES=1 "$BIN/bench_timeit" --out "$TSV" --label "$label" --expect "$expect" \
+      --stderr "$err" -- "$@" || { cat "$err" >&2; fail "$label"; }
+    # phases.tsv: label, run (the file), phase, milliseconds
+    awk -v l="$label" -v f="${err##*/}" 'sub(/^reap: phase /, "") && $NF == "ms" {
+      ms = $(NF - 1); sub(/: [0-9.]+ ms$/, ""); printf "%s\t%s\t%s\t%s\n", l, f, $0, ms
+    }' "$err" >>"$OUT/phases.tsv"
+  else
+    "$BIN/bench_timeit" --out "$TSV" --label "$label" --expect "$expect" \
+      --stderr "$err" -- "$@" || { cat "$err" >&2; fail "$label"; }
+  fi
 }
 
 # rotate N ITEMS...: the items rotated left by N (alternation with a changing order)
@@ -255,25 +331,38 @@ scan_scenario() {  # scan_scenario NAME HOLDERS SEGS UNHELD ROUNDS
   rm -f "$READY_FILE" "$OUT/validate.out"
 }
 
-# ---- sweep: a real sweep of 100,000 unheld segments --------------------------------------
-sweep_scenario() {  # sweep_scenario COUNT ROUNDS
-  local count=$1 rounds=$2 r tool
-  log "sweep: $count unheld segments, real unlink, $rounds rounds"
+# ---- sweep: a real sweep of unheld segments ----------------------------------------------
+sweep_cmd() {  # sweep_cmd TOOL DIR -> SWEEP_CMD array
+  case $1 in
+    reap) SWEEP_CMD=("$REAP" --shm-only --shm-dir "$2" --uid "$OWNER" --json) ;;
+    floor) SWEEP_CMD=("$BIN/bench_floor" "$2" --uid "$OWNER" --unlink) ;;
+    find) SWEEP_CMD=(find "$2" -maxdepth 1 -type f -user "$OWNER" -delete) ;;
+    psutil) SWEEP_CMD=("$PY" "$ROOT/bench/psutil_scan.py" "$2" --uid "$OWNER" --unlink) ;;
+  esac
+}
+
+# sweep_scenario NAME COUNT ROUNDS SIZE TOOLS...: the directory is refilled before every run.
+# Round -1 is an untimed warm-up and check, skipped with NO_WARMUP=1 (the timed runs are
+# checked too: exit 0 and an empty directory afterwards).
+sweep_scenario() {
+  local name=$1 count=$2 rounds=$3 size=$4 r tool first=-1
+  shift 4
+  local tools=("$@")
+  [[ ${NO_WARMUP:-0} == 1 ]] && first=0
+  log "$name: $count unheld segments, real unlink, $rounds rounds: ${tools[*]}"
   new_dir /dev/shm/reap-bench.XXXXXX
-  local dir=$NEW_DIR tools=(reap floor psutil) cmd
-  for ((r = -1; r < rounds; r++)); do  # round -1: untimed warm-up and check
+  local dir=$NEW_DIR
+  for ((r = first; r < rounds; r++)); do
     mapfile -t order < <(rotate "$((r + 1))" "${tools[@]}")
     for tool in "${order[@]}"; do
-      "$BIN/bench_workload" fill --dir "$dir" --unheld "$count" --owner "$OWNER"
-      case $tool in
-        reap) cmd=("$REAP" --shm-only --shm-dir "$dir" --uid "$OWNER" --json) ;;
-        floor) cmd=("$BIN/bench_floor" "$dir" --uid "$OWNER" --unlink) ;;
-        psutil) cmd=("$PY" "$ROOT/bench/psutil_scan.py" "$dir" --uid "$OWNER" --unlink) ;;
-      esac
+      "$BIN/bench_workload" fill --dir "$dir" --unheld "$count" --owner "$OWNER" --size "$size" ||
+        fail "cannot fill $dir"
+      sweep_cmd "$tool" "$dir"
       if ((r < 0)); then
-        "${cmd[@]}" >/dev/null 2>>"$LOG" || fail "$tool sweep exited $?"
+        "${SWEEP_CMD[@]}" >/dev/null 2>>"$LOG" || fail "$tool sweep exited $?"
       else
-        timed "sweep/$count/$tool" 0 "${cmd[@]}"
+        TRACE=$([[ $tool == reap ]] && echo 1 || echo 0) timed "$name/$count/$tool" 0 \
+          "${SWEEP_CMD[@]}"
       fi
       [[ -z $(find "$dir" -mindepth 1 -print -quit) ]] || fail "$tool left files in $dir"
     done
@@ -281,12 +370,67 @@ sweep_scenario() {  # sweep_scenario COUNT ROUNDS
   drop_dir "$dir"
 }
 
-# ---- reap: 300 leaked orphans, cooperative or ignoring SIGINT ----------------------------
-reap_scenario() {  # reap_scenario KIND COUNT ROUNDS   (KIND: coop | ignore)
-  local kind=$1 count=$2 rounds=$3 r tool extra=()
-  [[ $kind == ignore ]] && extra=(--ignore-sigint)
-  log "reap: $count orphans ($kind), $rounds rounds"
-  local tools=(reap ref)
+# ---- nocand: a sweep with nothing to sweep, vs reap --version ----------------------------
+nocand_scenario() {  # nocand_scenario ROUNDS
+  local rounds=$1 r tool other=$((OWNER - 1))
+  log "nocand: no candidates (empty dir; files of uid $other), 300 idle processes, $rounds rounds"
+  # 300 idle processes, as on a busy machine: a /proc scan would have them to read.
+  new_dir /tmp/reap-bench-cwd.XXXXXX
+  local cwd=$NEW_DIR
+  start_gen procs --count 300 --cwd "$cwd" --marker "reap-bench-idle-$$-$RANDOM$RANDOM"
+  local gen=$GEN idle_ready=$READY_FILE
+  new_dir /dev/shm/reap-bench.XXXXXX
+  local empty=$NEW_DIR
+  new_dir /dev/shm/reap-bench.XXXXXX
+  local others=$NEW_DIR
+  "$BIN/bench_workload" fill --dir "$others" --unheld 100 --owner "$other" || fail "fill $others"
+  local tools=(empty other version) cmd=()
+  nocand_cmd() {
+    case $1 in
+      empty) cmd=("$REAP" -n --shm-only --shm-dir "$empty" --uid "$OWNER" --json) ;;
+      other) cmd=("$REAP" --shm-only --shm-dir "$others" --uid "$OWNER" --json) ;;
+      version) cmd=("$REAP" --version) ;;
+    esac
+  }
+  for ((r = -1; r < rounds; r++)); do
+    mapfile -t order < <(rotate "$((r + 1))" "${tools[@]}")
+    for tool in "${order[@]}"; do
+      nocand_cmd "$tool"
+      if ((r < 0)); then
+        "${cmd[@]}" >"$OUT/validate.out" 2>>"$LOG" || fail "nocand $tool exited $?"
+      else
+        TRACE=$([[ $tool == version ]] && echo 0 || echo 1) timed "nocand/$tool" 0 "${cmd[@]}"
+      fi
+    done
+  done
+  [[ $(find "$others" -mindepth 1 -type f -user "$other" | wc -l) == 100 ]] ||
+    fail "the sweep of $others touched files of uid $other"
+  [[ -z $(find "$empty" -mindepth 1 -print -quit) ]] || fail "$empty is not empty"
+  our_child "$gen" || fail "the idle processes' generator died"
+  stop_gen "$gen"
+  drop_dir "$empty"
+  drop_dir "$others"
+  drop_dir "$cwd"
+  rm -f "$idle_ready" "$idle_ready.pids" "$OUT/validate.out"
+}
+
+# ---- proc: leaked orphans, cooperative or ignoring SIGINT --------------------------------
+# Prints how many pids of the list file $2 are live (not zombie) children of $1.
+live_children_of() {
+  sed 's|^|/proc/|; s|$|/stat|' "$2" | { xargs cat 2>/dev/null || true; } |
+    awk -v gen="$1" '{ sub(/^.*\) /, ""); if ($2 == gen && $1 != "Z") n++ } END { print n + 0 }'
+}
+
+# proc_scenario KIND COUNT ROUNDS TOOLS...   (KIND: coop | ignore; TOOLS: reap floor ref)
+# Labels: proc/KIND/COUNT/TOOL (proc/ns-KIND/... inside the PID namespace).
+proc_scenario() {
+  local kind=$1 count=$2 rounds=$3 r tool extra=() sig=INT
+  shift 3
+  local tools=("$@")
+  [[ $kind == ignore ]] && extra=(--ignore-sigint) sig=KILL
+  local label=proc/$kind
+  [[ -n $IN_PIDNS ]] && label=proc/ns-$kind
+  log "$label: $count orphans, $rounds rounds: ${tools[*]}"
   for ((r = 0; r < rounds; r++)); do
     mapfile -t order < <(rotate "$r" "${tools[@]}")
     for tool in "${order[@]}"; do
@@ -295,36 +439,43 @@ reap_scenario() {  # reap_scenario KIND COUNT ROUNDS   (KIND: coop | ignore)
       start_gen procs --count "$count" --cwd "$cwd" --marker "$marker" "${extra[@]}"
       local gen=$GEN victims=$READY_FILE.pids sel=$OUT/selection
       local sel_args=(--cwd "$cwd" --match "$marker" --adopter "$gen")
-      # Safety: the dry run must select exactly our victims before anything is signalled.
-      if [[ $tool == reap ]]; then
-        "$REAP" -n "${sel_args[@]}" --json 2>>"$LOG" | "$PY" -c '
+      [[ $(wc -l <"$victims") == "$count" ]] ||
+        fail "the generator made $(wc -l <"$victims") victims, not $count"
+      # Safety: the dry run must select exactly our victims before anything is signalled;
+      # the kill floor is handed the list only when every pid on it is a live child of gen.
+      case $tool in
+        reap)
+          "$REAP" -n "${sel_args[@]}" --json 2>>"$LOG" | "$PY" -c '
 import json, sys
 for item in json.load(sys.stdin)["processes"]["items"]:
     if item["verdict"] in ("would_reap", "would_kill"):
-        print(item["pid"])' | sort -n >"$sel" || true
-      else
-        "$PY" "$ROOT/bench/ref_reap.py" -n "${sel_args[@]}" 2>>"$LOG" | sort -n >"$sel" || true
-      fi
+        print(item["pid"])' | sort -n >"$sel" || true ;;
+        ref)
+          "$PY" "$ROOT/bench/ref_reap.py" -n "${sel_args[@]}" 2>>"$LOG" | sort -n >"$sel" ||
+            true ;;
+        floor)
+          if [[ $(live_children_of "$gen" "$victims") == "$count" ]]; then
+            sort -n "$victims" >"$sel"
+          else
+            : >"$sel"
+          fi ;;
+      esac
       sort -n "$victims" | cmp -s - "$sel" ||
         fail "$tool dry run selected $(wc -l <"$sel") processes, not exactly our $count victims"
       our_child "$gen" || fail "the generator of the $kind victims died"
       local expect=0
-      [[ $kind == ignore ]] && expect=1  # SIGKILL was needed
-      if [[ $tool == reap ]]; then
-        timed "reap/$kind/reap" "$expect" "$REAP" "${sel_args[@]}" --json
-      else
-        timed "reap/$kind/ref" "$expect" "$PY" "$ROOT/bench/ref_reap.py" "${sel_args[@]}"
-      fi
+      [[ $kind == ignore && $tool != floor ]] && expect=1  # SIGKILL was needed
+      case $tool in
+        reap) TRACE=1 timed "$label/$count/reap" "$expect" "$REAP" "${sel_args[@]}" --json ;;
+        ref) timed "$label/$count/ref" "$expect" "$PY" "$ROOT/bench/ref_reap.py" "${sel_args[@]}" ;;
+        floor) timed "$label/$count/floor" 0 "$BIN/bench_kill_floor" --signal "$sig" \
+          --timeout 30 --pids-file "$sel" ;;
+      esac
       # Every victim must be gone (or a zombie): the reference returns right after sending
       # SIGKILL, so allow the kernel up to 2 s to finish them (untimed).
-      local pid left i st
+      local left i
       for ((i = 0; i < 40; i++)); do
-        left=0
-        while read -r pid; do
-          st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-          st=${st##*) }
-          [[ ${st:0:1} == Z ]] || left=$((left + 1))
-        done <"$victims"
+        left=$(live_children_of "$gen" "$victims")
         ((left == 0)) && break
         sleep 0.05
       done
@@ -335,6 +486,23 @@ for item in json.load(sys.stdin)["processes"]["items"]:
     done
   done
 }
+
+# ---- pidns: orphans in a private PID namespace -------------------------------------------
+# A copy of this script becomes the namespace's init (--in-pidns OUT) and runs proc_scenario
+# there; it appends to the same runs.tsv. --kill-child: it gets SIGTERM if unshare dies; when
+# it exits, the kernel kills whatever is left in the namespace.
+pidns_scenario() {  # pidns_scenario COUNT ROUNDS
+  local count=$1 rounds=$2
+  log "pidns: $count orphans in a private PID namespace, $rounds rounds"
+  unshare --pid --fork --mount-proc --kill-child=SIGTERM \
+    "$ROOT/bench/run.sh" --in-pidns "$OUT" --reap "$REAP" --rounds "$rounds" \
+    --ns-count "$count" || fail "the PID-namespace run failed (see above and $LOG)"
+}
+
+if [[ -n $IN_PIDNS ]]; then
+  proc_scenario coop "$NS_COUNT" "$ROUNDS" reap floor
+  exit 0
+fi
 
 # ---- machine -----------------------------------------------------------------------------
 if ((WAIT_QUIET > 0)); then
@@ -364,28 +532,57 @@ fi
   echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
 } >"$OUT/machine.txt"
 
+part() {  # part NAME: true when NAME is to run
+  [[ -z $ONLY || $ONLY == *",$1,"* ]]
+}
+
 START=$SECONDS
 if ((QUICK)); then
-  scan_scenario 200x10+500 200 10 500 "$ROUNDS"
-  scan_scenario 1000x10+10000 1000 10 10000 "$ROUNDS"
-  sweep_scenario 100000 1
-  reap_scenario coop 300 1
-  reap_scenario ignore 300 1
+  SCAN_ROWS=("300x10+3000 300 10 3000" "1000x10+10000 1000 10 10000")
   PLOT_POINTS=(100 1000)
+  PROC_POINTS=(100)
+  SWEEP_ROUNDS=1
 else
-  scan_scenario 200x10+500 200 10 500 "$ROUNDS"
-  scan_scenario 1000x10+10000 1000 10 10000 "$ROUNDS"
-  scan_scenario 0x0+100000 0 0 100000 "$ROUNDS"
-  sweep_scenario 100000 "$ROUNDS"
-  reap_scenario coop 300 "$ROUNDS"
-  reap_scenario ignore 300 "$ROUNDS"
+  SCAN_ROWS=("300x10+3000 300 10 3000" "1000x10+10000 1000 10 10000" "0x0+100000 0 0 100000")
   PLOT_POINTS=(100 200 500 1000)
+  PROC_POINTS=(100 1000)
+  SWEEP_ROUNDS=$ROUNDS
 fi
-for n in "${PLOT_POINTS[@]}"; do
-  scan_scenario "plot-$n" "$n" 10 1000 $(((ROUNDS + 1) / 2))
-done
+if part scan; then
+  for row in "${SCAN_ROWS[@]}"; do
+    # shellcheck disable=SC2086
+    scan_scenario $row "$ROUNDS"
+  done
+fi
+if part nocand; then nocand_scenario "$ROUNDS"; fi
+if part sweep; then sweep_scenario sweep 100000 "$SWEEP_ROUNDS" 65536 reap floor find psutil; fi
+if part huge; then NO_WARMUP=1 sweep_scenario huge "$HUGE" "$HUGE_ROUNDS" 0 reap find; fi
+if part proc; then
+  proc_scenario coop 300 "$ROUNDS" reap floor ref
+  proc_scenario ignore 300 "$ROUNDS" reap floor ref
+  for n in "${PROC_POINTS[@]}"; do
+    proc_scenario coop "$n" "$(((ROUNDS + 1) / 2))" reap floor
+  done
+fi
+if part pidns; then pidns_scenario "$NS_COUNT" "$ROUNDS"; fi
+if part plot; then
+  for n in "${PLOT_POINTS[@]}"; do
+    scan_scenario "plot-$n" "$n" 10 1000 $(((ROUNDS + 1) / 2))
+  done
+fi
 
-if [[ -x $BIN/bench_proc_parse ]]; then
+if ! part pytest; then
+  :
+elif ((PYTEST)) && "$PY" -c 'import pytest' 2>/dev/null; then
+  log "pytest plugin: cost per test"
+  if ((QUICK)); then pt=(--tests 50 --rounds "$ROUNDS"); else pt=(--rounds "$ROUNDS"); fi
+  "$PY" "$ROOT/bench/pytest_overhead.py" "$REAP" "${pt[@]}" --tsv "$OUT/pytest.tsv" \
+    >"$OUT/pytest.txt" 2>>"$LOG" || log "pytest_overhead.py failed (see $LOG)"
+elif ((PYTEST)); then
+  log "no pytest for $PY (Debian: python3-pytest): the per-test cost is not measured"
+fi
+
+if part micro && [[ -x $BIN/bench_proc_parse ]]; then
   log "micro-benchmarks (bench_proc_parse)"
   "$BIN/bench_proc_parse" --benchmark_min_time=0.2 --benchmark_out="$OUT/micro.json" \
     --benchmark_out_format=json >"$OUT/micro.txt" 2>>"$LOG"
@@ -394,13 +591,18 @@ fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 log "report"
 "$PY" "$ROOT/bench/report.py" "$OUT"
-(cd "$OUT" && gnuplot scan.gp) || log "gnuplot failed: no scan.png"
+for gp in scan procs; do  # report.py writes a .gp file only when it has points to plot
+  [[ ! -e $OUT/$gp.gp ]] || (cd "$OUT" && gnuplot $gp.gp) || log "gnuplot failed: no $gp.png"
+done
 log "done in $((SECONDS - START)) s: $OUT/results.md"
 
 if ((UPDATE_DOCS)); then
   mkdir -p "$ROOT/bench/results"
-  cp "$OUT/scan.png" "$OUT/runs.tsv" "$OUT/machine.txt" "$OUT/plot.dat" "$ROOT/bench/results/"
-  [[ -e $OUT/micro.json ]] && cp "$OUT/micro.json" "$ROOT/bench/results/"
+  cp "$OUT/scan.png" "$OUT/procs.png" "$OUT/runs.tsv" "$OUT/phases.tsv" "$OUT/machine.txt" \
+    "$OUT/plot.dat" "$OUT/procs.dat" "$ROOT/bench/results/"
+  for f in micro.json pytest.tsv; do
+    [[ -e $OUT/$f ]] && cp "$OUT/$f" "$ROOT/bench/results/"
+  done
   "$PY" "$ROOT/bench/report.py" --splice "$OUT/results.md" "$ROOT/docs/BENCHMARKS.md"
   log "updated docs/BENCHMARKS.md and bench/results/"
 fi

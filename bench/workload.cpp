@@ -10,10 +10,11 @@
 //       Creates M unheld segments and exits (the input of a real sweep).
 //   bench_workload procs --count N --cwd DIR --marker TEXT --ready-file F
 //                        [--ignore-sigint] [--layout orphan|tree]
-//       N leaked processes (fork + exec of `bench_workload victim TEXT`, so TEXT is in their
-//       cmdline) with DIR as cwd. orphan: this process becomes a child subreaper and the
-//       intermediate parent exits, so the victims are orphans adopted by us (reap --adopter
-//       OUR_PID). tree: an intermediate parent stays alive (reap -p PARENT).
+//       N leaked processes (fork + exec of bench_workload with argv {TEXT, "victim"}, so TEXT
+//       is their program name, argv[0], which is what reap --match compares) with DIR as
+//       cwd. orphan: this process becomes a child subreaper and the intermediate parent
+//       exits, so the victims are orphans adopted by us (reap --adopter OUR_PID). tree: an
+//       intermediate parent stays alive (reap -p PARENT).
 //       --ignore-sigint makes the victims ignore SIGINT. Victim pids go to F.pids.
 //
 // Teardown, also when this process dies: every child blocks on a "life" pipe whose only
@@ -429,10 +430,11 @@ int run_fill(const Options& o) {
   signal(SIGCHLD, SIG_DFL);
   if (chdir(o.cwd.c_str()) != 0) _exit(1);
   signal(SIGINT, o.ignore_sigint ? SIG_IGN : SIG_DFL);  // SIG_IGN survives exec
-  std::string arg0 = "bench_workload";
+  // The marker is the program name (argv[0]): reap's --match compares the program (argv[0],
+  // /proc/PID/exe, an interpreter's script), never the other arguments.
+  std::string arg0 = o.marker;
   std::string arg1 = "victim";
-  std::string arg2 = o.marker;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  char* argv[] = {arg0.data(), arg1.data(), nullptr};
   execv(exe.c_str(), argv);
   _exit(127);
 }
