@@ -17,10 +17,12 @@
 #include <fmt/format.h>
 
 #include "cli/options.hpp"
+#include "cli/grace_status.hpp"
 #include "cli/output.hpp"
 #include "cli/run_command.hpp"
 #include "cli/scope_command.hpp"
 #include "cli/sweeps.hpp"
+#include "cli/sinks.hpp"
 #include "core/process_policy.hpp"
 #include "core/report.hpp"
 #include "core/shm_policy.hpp"
@@ -119,7 +121,9 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
                     std::vector<core::ProcessPlanItem> plan, core::Report& report) {
   os::Snapshot snap;  // the latest rescan; `first` until there is one
   const os::Snapshot* current = &first;
-  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root};
+  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root, {}};
+  GraceStatus status;  // one live status line on a terminal (stderr) during the waits
+  esc.on_wait = status.callback();
   std::set<std::pair<pid_t, unsigned long long>> handled;
   std::set<pid_t> kept_reported;
   core::RescanContext context;
@@ -175,6 +179,7 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
       g_phases.mark("plan");
       if (!context.reaping_since) context.reaping_since = os::now_in_ticks();
       auto outcomes = os::escalate(targets, esc);
+      status.clear();
       g_phases.mark("signal and wait");
       for (std::size_t i = 0; i < outcomes.size(); ++i) {
         signalled |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
@@ -415,6 +420,7 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
 namespace {
 
 int run_with(const Options& o) {
+  Sinks sinks(o);  // --log-json, --metrics-file: opened before acting (a bad path refuses)
   core::Report report;
   try {
     execute(o, nullptr, report);
@@ -422,15 +428,17 @@ int run_with(const Options& o) {
     if (!report.acted) throw;  // nothing done: exit 2 with the one-line error
     // Something was done: say what, then fail with 1 (2 would claim nothing was).
     report.final_exit_code = 1;
-    print_report(o, report, std::cout);
+    sinks.print_report(report, std::cout, STDOUT_FILENO);
+    sinks.record(report);
     std::cerr << "reap: error: " << util::escape_for_terminal(e.what())
               << " (after acting: the report above says what was done)\n";
     return 1;
   }
   g_phases.mark("act");
-  print_report(o, report, std::cout);
+  sinks.print_report(report, std::cout, STDOUT_FILENO);
+  sinks.record(report);
   g_phases.mark("report");
-  return report.exit_code();
+  return sinks.exit_code(report);
 }
 
 }  // namespace

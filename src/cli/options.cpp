@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "cli/help.hpp"
 #include "util/duration.hpp"
 
 namespace reap::cli {
@@ -100,7 +101,7 @@ ParseResult parse_options(int argc, const char* const* argv) {
       "reap: clean up after multi-process programs that died badly: leaked processes "
       "(SIGINT, grace, SIGKILL) and orphaned POSIX shared-memory segments.",
       "reap"};
-  app.set_version_flag("-V,--version", "reap 0.1.0");
+  app.set_version_flag("-V,--version", "reap " REAP_VERSION);
   Options o;
   std::string parent, grace, kill_wait, uid, min_age, cwd;
   std::vector<std::string> match, adopters;
@@ -163,9 +164,11 @@ ParseResult parse_options(int argc, const char* const* argv) {
   app.add_flag("--maps-text", o.maps_text, "Read /proc/PID/maps as text, not by ioctl")->group("");
   app.add_option("--threads", o.threads, "Scan threads (default: one per core, at most 4)")
       ->group("");
+  OperatingOptions operating = add_operating_options(app, *run, o);
 
   try {
     app.parse(reap_argc, argv);
+    if (auto error = finish_operating_options(operating, run->parsed(), o)) throw UsageError(*error);
     if (!run->parsed() && run_separator)
       throw UsageError("'--' separates a command only after 'run' (see reap --help)");
     if (run->parsed()) {

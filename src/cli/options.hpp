@@ -37,6 +37,13 @@ struct Options {
   std::string proc_root = "/proc";   ///< hidden, for tests
   unsigned threads = 0;              ///< scan threads; 0 = as many as cores (at most 4)
   bool maps_text = false;            ///< hidden: parse maps text even where PROCMAP_QUERY works
+
+  // Operating options (parsed in cli/help.cpp, used by cli/sinks.cpp).
+  enum class Color { Auto, Always, Never };
+  bool check = false;        ///< --check: a dry run whose exit status says if anything would be done
+  std::string log_json;      ///< --log-json FILE: append the JSON report as one line
+  std::string metrics_file;  ///< --metrics-file FILE: Prometheus textfile, replaced atomically
+  Color color = Color::Auto;  ///< --color; NO_COLOR turns Auto into Never
 };
 
 /// Result of parsing: either options to run with, or an exit code to return at once

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/color.hpp"
 #include "os/proc_parse.hpp"
 #include "util/escape.hpp"
 
@@ -126,20 +127,23 @@ std::string likely_suffix(const std::optional<core::Attribution>& a) {
 
 }  // namespace
 
-void print_human(const core::Report& r, std::ostream& out) {
+void print_human(const core::Report& r, std::ostream& out, bool color) {
   using core::ProcessVerdictWord;
   using core::ShmVerdictWord;
   // Every text that reaches the terminal is escaped, reasons too: they quote names (a
   // holder's comm) that another user chose, and a newline or ESC there would forge lines.
   for (const auto& p : r.processes)
     out << fmt::format("process {} ({}): {}: {}\n", p.pid, escape_for_terminal(p.comm),
-                       core::word(p.verdict), escape_for_terminal(p.reason));
+                       paint(core::word(p.verdict), verdict_sgr(p.verdict), color),
+                       escape_for_terminal(p.reason));
   for (const auto& s : r.shm) {
     bool plain =
         (s.verdict == ShmVerdictWord::Unlinked || s.verdict == ShmVerdictWord::WouldUnlink) &&
         s.reason == "unheld";
-    out << fmt::format("shm {}: {}{}{}{}\n", escape_for_terminal(s.name), core::word(s.verdict),
-                       plain ? "" : ": ", plain ? "" : escape_for_terminal(s.reason), likely_suffix(s.likely));
+    out << fmt::format("shm {}: {}{}{}{}\n", escape_for_terminal(s.name),
+                       paint(core::word(s.verdict), verdict_sgr(s.verdict), color),
+                       plain ? "" : ": ", plain ? "" : escape_for_terminal(s.reason),
+                       likely_suffix(s.likely));
   }
   for (const auto& sw : r.sweeps) {
     if (!sw.note.empty())

@@ -8,7 +8,8 @@
 
 namespace reap::cli {
 
-void print_human(const core::Report& report, std::ostream& out);
+/// With `color`, verdict words get ANSI colours (cli/color.hpp).
+void print_human(const core::Report& report, std::ostream& out, bool color = false);
 void print_json(const core::Report& report, std::ostream& out);
 
 /// The report as the options ask: JSON with --json, else human lines.

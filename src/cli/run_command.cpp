@@ -15,6 +15,7 @@
 
 #include "cli/app.hpp"
 #include "cli/output.hpp"
+#include "cli/sinks.hpp"
 #include "util/escape.hpp"
 #include "util/fd.hpp"
 
@@ -126,6 +127,7 @@ int run_command(const Options& o) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
     throw Refusal(fmt::format("run: cannot become a subreaper: {}", std::strerror(errno)));
 
+  Sinks sinks(o);  // --log-json, --metrics-file: opened before CMD starts
   RunScope scope;
   os::ShmDir dir;
   if (o.shm) {
@@ -179,7 +181,8 @@ int run_command(const Options& o) {
       return command_exit != 0 ? command_exit : 2;
     }
     report.final_exit_code = command_exit != 0 ? command_exit : 1;
-    print_report(o, report, out);
+    sinks.print_report(report, out, o.json ? STDOUT_FILENO : STDERR_FILENO);
+    sinks.record(report);
     std::cerr << "reap: error: " << util::escape_for_terminal(e.what())
               << " (after acting: the report above says what was done)\n";
     return *report.final_exit_code;
@@ -189,7 +192,8 @@ int run_command(const Options& o) {
   int code = command_exit;
   if (code == 0 && o.fail_on_leak && leaked(report)) code = 1;
   report.final_exit_code = code;
-  print_report(o, report, out);
+  sinks.print_report(report, out, o.json ? STDOUT_FILENO : STDERR_FILENO);
+  sinks.record(report);
   return code;
 }
 

@@ -69,7 +69,8 @@ void poll_for_exits(std::vector<Live*>& set, Clock::time_point deadline,
 /// readable when its process has exited (zombies count). epoll, not poll: each poll() call
 /// re-arms every pidfd, which made waiting for 300 exits quadratic (measured: ~20 ms).
 void wait_for_exits(std::vector<Live*>& set, Clock::time_point deadline,
-                    std::vector<TargetOutcome>& out) {
+                    std::vector<TargetOutcome>& out, const EscalationOptions& options,
+                    bool sigkill_next) {
   util::UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep.valid()) return poll_for_exits(set, deadline, out);
   std::size_t waiting = 0;
@@ -87,6 +88,10 @@ void wait_for_exits(std::vector<Live*>& set, Clock::time_point deadline,
     auto now = Clock::now();
     if (now >= deadline) return;
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    if (options.on_wait) {
+      options.on_wait(waiting, seconds_between(now, deadline), sigkill_next);
+      ms = std::min<long long>(ms, 200);
+    }
     int n = ::epoll_wait(ep.get(), events.data(), static_cast<int>(events.size()),
                          static_cast<int>(std::min<long long>(ms, 1 << 30)));
     if (n < 0) {
@@ -156,7 +161,7 @@ void escalate_pinned(std::vector<Live>& live, const EscalationOptions& options,
   if (!polite.empty()) {
     auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(options.grace_seconds));
-    wait_for_exits(polite, deadline, out);
+    wait_for_exits(polite, deadline, out, options, true);
   }
   for (Live* l : polite)
     if (l->exited) out[l->index].result = TargetResult::Reaped;
@@ -179,7 +184,7 @@ void escalate_pinned(std::vector<Live>& live, const EscalationOptions& options,
   }
   auto kill_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                           std::chrono::duration<double>(options.kill_wait_seconds));
-  wait_for_exits(all, kill_deadline, out);
+  wait_for_exits(all, kill_deadline, out, options, false);
 
   for (Live* l : all) {
     TargetOutcome& o = out[l->index];

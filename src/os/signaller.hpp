@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct EscalationOptions {
   double grace_seconds = 3.0;      ///< after SIGINT, before SIGKILL
   double kill_wait_seconds = 2.0;  ///< after SIGKILL, before "survived"
   std::string proc_root = "/proc";
+  /// If set, called about every 200 ms during each wait (for a live status line): targets
+  /// still alive, seconds until the wait ends, and whether SIGKILL follows that end.
+  std::function<void(std::size_t alive, double seconds_left, bool sigkill_next)> on_wait;
 };
 
 /// Signals every target and waits, as described above, all targets concurrently.
