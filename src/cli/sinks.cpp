@@ -91,11 +91,11 @@ std::string nothing_found_line(const Options& o, const core::Report& r) {
     parts.push_back(std::move(part));
   }
   if (r.shm_phase) {
-    std::string part = fmt::format("no unheld segments of uid {} in {}", r.uid,
-                                   util::escape_for_terminal(r.shm_dir));
+    std::string part = fmt::format("no unheld segments of uid {}", r.uid);
+    if (o.min_age) part += fmt::format(" older than {:g} s", *o.min_age);
+    part += " in " + util::escape_for_terminal(r.shm_dir);
     auto kept = r.count(ShmVerdictWord::Kept), skipped = r.count(ShmVerdictWord::Skipped);
     if (kept || skipped) part += fmt::format(" ({} kept, {} skipped)", kept, skipped);
-    if (o.min_age) part += fmt::format(" older than {:g} s", *o.min_age);
     parts.push_back(std::move(part));
   }
   std::string line = "nothing to reap:";
