@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake g++ clang libclang-rt-14-dev clang-format libcli11-dev libfmt-dev
       nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev util-linux git strace
+      scdoc man-db pkgconf dpkg-dev systemd
       python3-pytest python3-pytest-xdist "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs every test: unit, end-to-end and stress tests with warnings as errors,
+# Builds and runs every test: unit, end-to-end, stress and install/packaging tests (install to
+# temp prefixes, consumer build, man, completions, systemd units, .deb) with warnings as errors,
 # the same suite under ASan+UBSan, the e2e and stress suites against a ThreadSanitizer
 # build of reap, and a short libFuzzer smoke run of the /proc parsers.
 # Needs root (tests switch uids with setpriv and use private namespaces).
@@ -18,7 +19,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREAP_WERROR=ON -DREAP_SANITI
   -DREAP_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs"
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE install
 
 echo "== ThreadSanitizer: the e2e and stress suites against a TSan build of reap" >&2
 # reap's scan and sweep use threads; the test programs fork, so only reap is built with TSan

@@ -223,6 +223,8 @@ FrontArgs parse(int argc, const char* const* argv) {
   auto display = [](const std::string& name) {
     if (name == "--parent") return std::string("--parent/-p");
     if (name == "--grace") return std::string("--grace/-g");
+    if (name == "--dry-run") return std::string("--dry-run/-n");
+    if (name == "--help") return std::string("--help/-h");
     return name;
   };
   std::vector<std::string> unrecognized;
@@ -263,9 +265,8 @@ FrontArgs parse(int argc, const char* const* argv) {
           inline_value = argv[++i];
         }
       } else if (inline_value) {
-        throw UsageError{
-            fmt::format("argument {}: ignored explicit argument {}", match->name,
-                        py_repr(*inline_value))};
+        throw UsageError{fmt::format("argument {}: ignored explicit argument {}",
+                                     display(match->name), py_repr(*inline_value))};
       }
       apply(match->name, inline_value);
       continue;
