@@ -38,6 +38,7 @@ inline const char* verdict_sgr(core::ShmVerdictWord v) {
   using W = core::ShmVerdictWord;
   switch (v) {
     case W::Unlinked:
+    case W::Gone:
       return "32";
     case W::WouldUnlink:
       return "36";

@@ -79,7 +79,7 @@ std::string render_metrics(const core::Report& r, const MetricsRun& run) {
       segments[{"kept", c}] = 0;
     segments[{"skipped", "not_regular"}] = 0;
     segments[{"skipped", "other"}] = 0;
-    for (const char* v : {"unlinked", "would_unlink", "error"}) segments[{v, ""}] = 0;
+    for (const char* v : {"unlinked", "would_unlink", "gone", "error"}) segments[{v, ""}] = 0;
     double freed = 0, would_free = 0, kept_bytes = 0;
     for (const auto& s : r.shm) {
       switch (s.verdict) {
@@ -93,6 +93,9 @@ std::string render_metrics(const core::Report& r, const MetricsRun& run) {
           break;
         case ShmVerdictWord::Error:
           segments[{"error", ""}] += 1;
+          break;
+        case ShmVerdictWord::Gone:  // removed by someone else between the scan and the unlink
+          segments[{"gone", ""}] += 1;
           break;
         case ShmVerdictWord::Kept:
           segments[{"kept", shm_reason_class(s.reason)}] += 1;

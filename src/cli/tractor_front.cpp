@@ -358,9 +358,11 @@ int print_shm(const FrontArgs& a, const core::Report& r) {
   std::vector<std::string> leaked, unlinked;
   std::vector<std::pair<std::string, std::string>> errors;
   for (const auto& s : r.shm) {
-    if (s.verdict == W::WouldUnlink || s.verdict == W::Unlinked || s.verdict == W::Error)
+    // The reference counts a segment that vanished before its unlink as unlinked.
+    if (s.verdict == W::WouldUnlink || s.verdict == W::Unlinked || s.verdict == W::Gone ||
+        s.verdict == W::Error)
       leaked.push_back(prefix + s.name);
-    if (s.verdict == W::Unlinked) unlinked.push_back(prefix + s.name);
+    if (s.verdict == W::Unlinked || s.verdict == W::Gone) unlinked.push_back(prefix + s.name);
     if (s.verdict == W::Error) errors.emplace_back(prefix + s.name, s.reason);
   }
   if (leaked.empty()) {
@@ -415,14 +417,24 @@ int tractor_main(int argc, const char* const* argv) {
   o.grace = a.grace;
   o.dry_run = a.dry_run;
   o.uid = ::geteuid();
-  o.cwd = repo_root_or_self(current_dir());
+  if (process_phase && !a.parent) {
+    // reap's rule, stricter than the reference's fallback: no git work tree, no scope.
+    auto top = git_top_level(current_dir());
+    if (!top || *top == "/") {
+      std::cerr << "tractor-reap: error: orphan mode needs a scope: the working directory is "
+                   "not in a git work tree; run it in the repo, or pass -p PID\n";
+      return 2;
+    }
+    o.cwd = *top;
+  }
   if (const char* dir = std::getenv(kShmDirEnv); dir && *dir) o.shm_dir = dir;
   if (!process_phase && !shm_phase) return 0;  // nothing asked for (--uds-only is above)
   o.shm_only = !process_phase && shm_phase;
   o.shm = process_phase && shm_phase;
 
   try {
-    core::Report report = execute(o, nullptr);
+    core::Report report;
+    execute(o, nullptr, report);
     int rc = 0;
     if (process_phase) rc |= print_processes(a, o, report);
     if (shm_phase) rc |= print_shm(a, report);

@@ -209,7 +209,8 @@ TEST_F(TractorFront, PhasesRunProcessesThenShm) {
 // processes of that namespace are visible to it, and all die with the namespace.
 TEST_F(TractorFront, OrphanModeInAPrivatePidNamespace) {
   std::string cwd = tmp_dir();
-  std::string marker = "python-" + unique_marker("tractor");
+  std::filesystem::create_directory(cwd + "/.git");  // orphan mode's scope: a git work tree
+  std::string marker = "'_subactor[" + unique_marker("tractor") + "]'";  // tractor's marker
   std::string script =
       "set -e; cd '" + cwd + "'; " + victim_bin() + " --double-fork --chdir '" + cwd +
       "' --marker " + marker + " --on-int exit --ready-fd 1 > ready; " + victim_bin() +
@@ -227,8 +228,18 @@ TEST_F(TractorFront, OrphanModeInAPrivatePidNamespace) {
   EXPECT_TRUE(has_line(r.out, "rc=1")) << r.out;
 }
 
+TEST_F(TractorFront, OrphanModeOutsideAGitWorkTreeIsRefused) {
+  RunResult r = run_command({tractor_bin(), "-n"}, RunOptions{std::nullopt, std::nullopt,
+                                                              std::chrono::milliseconds(20000),
+                                                              tmp_dir()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("tractor-reap: error: orphan mode needs a scope: ", 0), 0u) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
 TEST_F(TractorFront, OrphanModeFindsNothingOutsideItsDirectory) {
   std::string cwd = tmp_dir();
+  std::filesystem::create_directory(cwd + "/.git");
   RunResult r = run_command({tractor_bin(), "-n"}, RunOptions{std::nullopt, std::nullopt,
                                                               std::chrono::milliseconds(20000), cwd});
   EXPECT_EQ(r.exit_code, 0) << r.err;
