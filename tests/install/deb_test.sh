@@ -30,7 +30,8 @@ for lib in $(ldd "$WORK/root/usr/bin/reap" | awk '/=>/ {print $3}'); do
   pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1) ||
     pkg=$(dpkg -S "$lib" | head -1 | cut -d: -f1)
   [[ -n $pkg ]] || fail "no package owns $lib"
-  grep -qE "(^|, )$pkg( |,|$)" <<<"$depends" || fail "Depends ($depends) lacks $pkg (for $lib)"
+  sed 's/ ([^)]*)//g; s/ *| */\n/g; s/, /\n/g' <<<"$depends" | grep -qxF -- "$pkg" ||
+    fail "Depends ($depends) lacks $pkg (for $lib)"
 done
 apt-get install -s "$deb" >"$WORK/sim" 2>&1 || { cat "$WORK/sim" >&2; fail "apt-get -s install"; }
 if [[ ${REAP_TEST_DPKG:-0} == 1 ]]; then
