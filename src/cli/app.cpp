@@ -16,8 +16,8 @@
 
 #include <fmt/format.h>
 
-#include "cli/options.hpp"
 #include "cli/grace_status.hpp"
+#include "cli/options.hpp"
 #include "cli/output.hpp"
 #include "cli/run_command.hpp"
 #include "cli/scope_command.hpp"

@@ -23,7 +23,8 @@ Exit codes:
 Environment: NO_COLOR (no colours unless --color=always), REAP_TRACE_PHASES (step timings).
 See reap(1) and docs/CLI.md.)";
 
-constexpr const char* kRunFooter = R"(`reap run` also takes these options of reap (put them before `run` or after it):
+constexpr const char* kRunFooter =
+    R"(`reap run` also takes these options of reap (put them before `run` or after it):
   -g,--grace SECONDS, --kill-wait SECONDS, -n,--dry-run, --shm, --shm-dir DIR,
   --uid UID, --min-age DURATION, --ignore-uninspectable, --json, --log-json FILE,
   --metrics-file FILE, --color WHEN
@@ -48,8 +49,8 @@ class RunFormatter : public CLI::Formatter {
 
 OperatingOptions add_operating_options(CLI::App& app, CLI::App& run, Options& o) {
   OperatingOptions added;
-  added.check = app.add_flag(
-      "--check", o.check, "Dry run; exit 1 if anything would be reaped, killed or unlinked");
+  added.check = app.add_flag("--check", o.check,
+                             "Dry run; exit 1 if anything would be reaped, killed or unlinked");
   added.log_json = app.add_option("--log-json", o.log_json,
                                   "Append the JSON report (the --json schema) as one line to FILE");
   added.metrics_file = app.add_option(
@@ -60,11 +61,11 @@ OperatingOptions add_operating_options(CLI::App& app, CLI::App& run, Options& o)
                                "set), always or never");
 
   static const std::map<std::string, std::string> kValueNames = {
-      {"--parent", "PID"},         {"--grace", "SECONDS"},    {"--kill-wait", "SECONDS"},
-      {"--shm-dir", "DIR"},        {"--uid", "UID"},          {"--cwd", "DIR"},
-      {"--match", "TEXT"},         {"--adopter", "PID"},      {"--min-age", "DURATION"},
-      {"--log-json", "FILE"},      {"--metrics-file", "FILE"}, {"--color", "WHEN"},
-      {"--proc", "DIR"},           {"--threads", "N"}};
+      {"--parent", "PID"},    {"--grace", "SECONDS"},     {"--kill-wait", "SECONDS"},
+      {"--shm-dir", "DIR"},   {"--uid", "UID"},           {"--cwd", "DIR"},
+      {"--match", "TEXT"},    {"--adopter", "PID"},       {"--min-age", "DURATION"},
+      {"--log-json", "FILE"}, {"--metrics-file", "FILE"}, {"--color", "WHEN"},
+      {"--proc", "DIR"},      {"--threads", "N"}};
   for (CLI::Option* opt : app.get_options()) {
     const auto& long_names = opt->get_lnames();
     if (long_names.empty()) continue;
@@ -79,8 +80,8 @@ OperatingOptions add_operating_options(CLI::App& app, CLI::App& run, Options& o)
   return added;
 }
 
-std::optional<std::string> finish_operating_options(const OperatingOptions& added,
-                                                    bool run_parsed, Options& o) {
+std::optional<std::string> finish_operating_options(const OperatingOptions& added, bool run_parsed,
+                                                    Options& o) {
   if (added.color->count()) {
     if (added.color_text == "auto")
       o.color = Options::Color::Auto;

@@ -29,7 +29,7 @@ OperatingOptions add_operating_options(CLI::App& app, CLI::App& run, Options& o)
 
 /// After parsing: resolves --color and NO_COLOR, makes --check a dry run. Returns the
 /// one-line usage error, if any.
-std::optional<std::string> finish_operating_options(const OperatingOptions& added,
-                                                    bool run_parsed, Options& o);
+std::optional<std::string> finish_operating_options(const OperatingOptions& added, bool run_parsed,
+                                                    Options& o);
 
 }  // namespace reap::cli

@@ -25,8 +25,8 @@ class Writer {
     out_ += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
   }
   void sample(const char* name, double value, const std::string& labels = "") {
-    out_ += fmt::format("{}{{uid=\"{}\"{}{}}} {}\n", name, uid_, labels.empty() ? "" : ",",
-                        labels, value);
+    out_ += fmt::format("{}{{uid=\"{}\"{}{}}} {}\n", name, uid_, labels.empty() ? "" : ",", labels,
+                        value);
   }
   std::string take() { return std::move(out_); }
 
@@ -63,10 +63,14 @@ std::string render_metrics(const core::Report& r, const MetricsRun& run) {
   if (r.process_phase) {
     w.family("reap_processes", "Processes in the last run's report, by verdict.");
     const std::pair<const char*, ProcessVerdictWord> verdicts[] = {
-        {"reaped", ProcessVerdictWord::Reaped},        {"killed", ProcessVerdictWord::Killed},
-        {"survived", ProcessVerdictWord::Survived},    {"gone", ProcessVerdictWord::Gone},
-        {"would_reap", ProcessVerdictWord::WouldReap}, {"would_kill", ProcessVerdictWord::WouldKill},
-        {"kept", ProcessVerdictWord::Kept},            {"error", ProcessVerdictWord::Error}};
+        {"reaped", ProcessVerdictWord::Reaped},
+        {"killed", ProcessVerdictWord::Killed},
+        {"survived", ProcessVerdictWord::Survived},
+        {"gone", ProcessVerdictWord::Gone},
+        {"would_reap", ProcessVerdictWord::WouldReap},
+        {"would_kill", ProcessVerdictWord::WouldKill},
+        {"kept", ProcessVerdictWord::Kept},
+        {"error", ProcessVerdictWord::Error}};
     for (const auto& [name, v] : verdicts)
       w.sample("reap_processes", static_cast<double>(r.count(v)),
                fmt::format("verdict=\"{}\"", name));
@@ -112,9 +116,9 @@ std::string render_metrics(const core::Report& r, const MetricsRun& run) {
              "Entries of the sweep directory in the last run, by verdict and reason class.");
     for (const auto& [key, n] : segments)
       w.sample("reap_shm_segments", n,
-               key.second.empty() ? fmt::format("verdict=\"{}\"", key.first)
-                                  : fmt::format("verdict=\"{}\",reason=\"{}\"", key.first,
-                                                key.second));
+               key.second.empty()
+                   ? fmt::format("verdict=\"{}\"", key.first)
+                   : fmt::format("verdict=\"{}\",reason=\"{}\"", key.first, key.second));
     w.family("reap_shm_freed_bytes", "Bytes of the segments the last run unlinked.");
     w.sample("reap_shm_freed_bytes", freed);
     w.family("reap_shm_would_free_bytes", "Bytes of the segments a dry run would unlink.");
@@ -152,8 +156,7 @@ std::uint64_t deleted_mapped_bytes(const std::string& proc_root, dev_t dev) {
       std::string_view line = rest.substr(0, nl);
       rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
       constexpr std::string_view kDeleted = " (deleted)";
-      if (line.size() < kDeleted.size() ||
-          line.substr(line.size() - kDeleted.size()) != kDeleted)
+      if (line.size() < kDeleted.size() || line.substr(line.size() - kDeleted.size()) != kDeleted)
         continue;
       // start-end perms offset dev inode path
       unsigned long long start = 0, end = 0, offset = 0;

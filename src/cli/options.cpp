@@ -168,7 +168,8 @@ ParseResult parse_options(int argc, const char* const* argv) {
 
   try {
     app.parse(reap_argc, argv);
-    if (auto error = finish_operating_options(operating, run->parsed(), o)) throw UsageError(*error);
+    if (auto error = finish_operating_options(operating, run->parsed(), o))
+      throw UsageError(*error);
     if (!run->parsed() && run_separator)
       throw UsageError("'--' separates a command only after 'run' (see reap --help)");
     if (run->parsed()) {

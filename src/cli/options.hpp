@@ -40,10 +40,14 @@ struct Options {
 
   // Operating options (parsed in cli/help.cpp, used by cli/sinks.cpp).
   enum class Color { Auto, Always, Never };
-  bool check = false;        ///< --check: a dry run whose exit status says if anything would be done
-  std::string log_json;      ///< --log-json FILE: append the JSON report as one line
-  std::string metrics_file;  ///< --metrics-file FILE: Prometheus textfile, replaced atomically
-  Color color = Color::Auto;  ///< --color; NO_COLOR turns Auto into Never
+  /// --check: a dry run whose exit status says whether anything would be done.
+  bool check = false;
+  /// --log-json FILE: append the JSON report as one line.
+  std::string log_json;
+  /// --metrics-file FILE: a Prometheus textfile, replaced atomically.
+  std::string metrics_file;
+  /// --color; NO_COLOR turns Auto into Never.
+  Color color = Color::Auto;
 };
 
 /// Result of parsing: either options to run with, or an exit code to return at once

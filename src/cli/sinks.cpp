@@ -66,9 +66,9 @@ std::string quoted_list(const std::vector<std::string>& words) {
 }  // namespace
 
 bool anything_to_do(const core::Report& r) {
-  for (auto v : {ProcessVerdictWord::Reaped, ProcessVerdictWord::Killed,
-                 ProcessVerdictWord::Survived, ProcessVerdictWord::WouldReap,
-                 ProcessVerdictWord::WouldKill, ProcessVerdictWord::Error})
+  for (auto v :
+       {ProcessVerdictWord::Reaped, ProcessVerdictWord::Killed, ProcessVerdictWord::Survived,
+        ProcessVerdictWord::WouldReap, ProcessVerdictWord::WouldKill, ProcessVerdictWord::Error})
     if (r.count(v)) return true;
   for (auto v : {ShmVerdictWord::Unlinked, ShmVerdictWord::WouldUnlink, ShmVerdictWord::Error})
     if (r.count(v)) return true;
@@ -105,8 +105,8 @@ std::string nothing_found_line(const Options& o, const core::Report& r) {
 
 Sinks::Sinks(const Options& o) : o_(o), started_(monotonic()) {
   if (!o.log_json.empty()) {
-    log_.reset(::open(o.log_json.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-                      0644));
+    log_.reset(
+        ::open(o.log_json.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
     if (!log_.valid())
       throw Refusal(fmt::format("--log-json '{}': {}", o.log_json, std::strerror(errno)));
   }

@@ -136,8 +136,7 @@ std::string py_list(const std::vector<T>& items, F render) {
 /// Python's repr() of a float: the shortest text that reads back, with ".0" if integral.
 std::string py_float(double v) {
   std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".eE") == std::string::npos && s.find_first_of("0123456789") == 0)
-    s += ".0";
+  if (s.find_first_of(".eE") == std::string::npos && s.find_first_of("0123456789") == 0) s += ".0";
   return s;
 }
 
@@ -179,9 +178,9 @@ FrontArgs parse(int argc, const char* const* argv) {
     const char* name;
     bool takes_value;
   };
-  static const Long kLong[] = {{"--help", false},  {"--parent", true},   {"--grace", true},
-                               {"--dry-run", false}, {"--shm", false},   {"--shm-only", false},
-                               {"--uds", false},   {"--uds-only", false}};
+  static const Long kLong[] = {{"--help", false},    {"--parent", true},   {"--grace", true},
+                               {"--dry-run", false}, {"--shm", false},     {"--shm-only", false},
+                               {"--uds", false},     {"--uds-only", false}};
   auto apply = [&](const std::string& name, const std::optional<std::string>& value) {
     if (name == "--help") {
       a.help = true;
@@ -191,10 +190,11 @@ FrontArgs parse(int argc, const char* const* argv) {
       errno = 0;
       long long v = std::strtoll(t.c_str(), &end, 10);
       if (t.empty() || *end || errno)
-        throw UsageError{fmt::format("argument --parent/-p: invalid int value: {}", py_repr(*value))};
+        throw UsageError{
+            fmt::format("argument --parent/-p: invalid int value: {}", py_repr(*value))};
       if (v <= 0 || v > INT_MAX)
-        throw UsageError{fmt::format(
-            "argument --parent/-p: {}: not a process id (reap refuses it)", *value)};
+        throw UsageError{
+            fmt::format("argument --parent/-p: {}: not a process id (reap refuses it)", *value)};
       a.parent = v;
     } else if (name == "--grace") {
       std::string t = trim(*value);
@@ -344,8 +344,8 @@ int print_processes(const FrontArgs& a, const Options& o, const core::Report& r)
     std::cout << kPrefix << "SIGINT → " << sigint.size()
               << " proc(s): " << py_list(sigint, pid_text) << "\n";
   if (!sigkill.empty())
-    std::cout << kPrefix << "SIGKILL (after " << py_float(a.grace)
-              << "s grace) → " << py_list(sigkill, pid_text) << "\n";
+    std::cout << kPrefix << "SIGKILL (after " << py_float(a.grace) << "s grace) → "
+              << py_list(sigkill, pid_text) << "\n";
   for (const auto* p : failed)
     std::cout << kPrefix << "could not reap " << p->pid << ": " << p->reason << "\n";
   return sigkill.empty() && failed.empty() ? 0 : 1;

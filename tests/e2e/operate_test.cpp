@@ -83,8 +83,8 @@ TEST_F(Operate, LogJsonAppendsOneLinePerRunWithTheJsonSchema) {
   EXPECT_EQ(first["summary"]["unlinked"], 1);
   EXPECT_EQ(second["summary"]["unlinked"], 0);
   EXPECT_EQ(lines[1] + "\n", r2.out) << "the log line is the --json document";
-  for (const char* key : {"version", "dry_run", "uid", "exit_code", "processes", "shm",
-                          "uninspectable", "summary"})
+  for (const char* key :
+       {"version", "dry_run", "uid", "exit_code", "processes", "shm", "uninspectable", "summary"})
     EXPECT_TRUE(first.contains(key)) << key;
 }
 
@@ -117,7 +117,8 @@ void expect_valid_prometheus_text(const std::string& text) {
       EXPECT_TRUE(typed.insert(m[1]).second) << "two TYPE lines: " << line;
     } else if (std::regex_match(line, m, sample)) {
       EXPECT_TRUE(typed.count(m[1])) << "sample of an undeclared family: " << line;
-      EXPECT_TRUE(series.insert(m[1].str() + "{" + m[2].str() + "}").second) << "duplicate: " << line;
+      EXPECT_TRUE(series.insert(m[1].str() + "{" + m[2].str() + "}").second)
+          << "duplicate: " << line;
       std::size_t used = 0;
       std::stod(m[3].str(), &used);
       EXPECT_EQ(used, m[3].str().size()) << line;
@@ -137,7 +138,8 @@ TEST_F(Operate, MetricsFileIsValidPrometheusTextAndReplacedAtomically) {
   std::string text = read(prom);
   expect_valid_prometheus_text(text);
   EXPECT_TRUE(has_line(text, "reap_shm_segments{uid=\"65534\",verdict=\"unlinked\"} 1")) << text;
-  EXPECT_TRUE(has_line(text, "reap_shm_segments{uid=\"65534\",verdict=\"kept\",reason=\"mapped\"} 1"))
+  EXPECT_TRUE(
+      has_line(text, "reap_shm_segments{uid=\"65534\",verdict=\"kept\",reason=\"mapped\"} 1"))
       << text;
   EXPECT_TRUE(has_line(text, "reap_shm_freed_bytes{uid=\"65534\"} 4096")) << text;
   EXPECT_TRUE(has_line(text, "reap_last_run_exit_code{uid=\"65534\"} 0")) << text;
@@ -164,11 +166,13 @@ TEST_F(Operate, DeletedButMappedBytesAreMeasured) {
   pid_t h = spawn_holder({"mmap:" + dir_ + "/held"});
   ASSERT_EQ(::unlink((dir_ + "/held").c_str()), 0);  // unlinked, still mapped by h
   std::string prom = scratch_ + "/reap.prom";
-  RunResult r = run_reap({"--shm-only", "--shm-dir", dir_, "--uid", "65534", "--metrics-file", prom});
+  RunResult r =
+      run_reap({"--shm-only", "--shm-dir", dir_, "--uid", "65534", "--metrics-file", prom});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string text = read(prom);
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(reap_shm_deleted_mapped_bytes\{uid="65534"\} (\d+))")))
+  ASSERT_TRUE(std::regex_search(
+      text, m, std::regex(R"(reap_shm_deleted_mapped_bytes\{uid="65534"\} (\d+))")))
       << text;
   EXPECT_GE(std::stoull(m[1]), 4096u) << "the 4096-byte unlinked segment mapped by " << h;
 }
@@ -212,12 +216,12 @@ TEST_F(Operate, NothingFoundSaysWhatWasSearched) {
   std::string marker = unique_marker("nothing");
   RunResult r = run_reap({"--cwd", cwd, "--match", marker, "-n"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(has_line(r.out, "nothing to reap: no orphans of uid 0 under " + cwd + " matching " +
-                                  marker))
+  EXPECT_TRUE(
+      has_line(r.out, "nothing to reap: no orphans of uid 0 under " + cwd + " matching " + marker))
       << r.out;
   RunResult s = sweep({"--min-age", "5m"});
-  EXPECT_TRUE(has_line(s.out, "nothing to reap: no unheld segments of uid 65534 older than 300 s in " +
-                                  dir_))
+  EXPECT_TRUE(has_line(
+      s.out, "nothing to reap: no unheld segments of uid 65534 older than 300 s in " + dir_))
       << s.out;
   make("a");
   RunResult found = sweep({"-n"});
@@ -241,8 +245,7 @@ TEST_F(Operate, HelpShowsValueNamesExamplesAndExitCodes) {
 }
 
 TEST_F(Operate, GraceStatusLineOnATerminalOnly) {
-  Spawned& parent =
-      spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
+  Spawned& parent = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
   std::string cmd = reap_bin() + " -p " + std::to_string(parent.pid) + " -g 1.2 --kill-wait 1";
   RunResult tty = in_pty(cmd);
   EXPECT_EQ(tty.exit_code, 1) << tty.out;
@@ -251,8 +254,7 @@ TEST_F(Operate, GraceStatusLineOnATerminalOnly) {
   EXPECT_NE(tty.out.find("\x1b[33mkilled\x1b[0m: SIGKILL after 1.2 s grace"), std::string::npos)
       << tty.out;
   // Piped: not a byte of it.
-  Spawned& again =
-      spawn_victim({"--marker", unique_marker("q"), "--child", "--on-int linger"}, 2);
+  Spawned& again = spawn_victim({"--marker", unique_marker("q"), "--child", "--on-int linger"}, 2);
   RunResult piped = run_reap({"-p", std::to_string(again.pid), "-g", "1.2", "--kill-wait", "1"});
   EXPECT_EQ(piped.exit_code, 1);
   EXPECT_EQ(piped.err.find("still alive"), std::string::npos) << piped.err;

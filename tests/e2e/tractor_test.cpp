@@ -68,9 +68,9 @@ TEST_F(TractorFront, ExactlyTheReferenceFlags) {
   std::regex flag(R"((^|[\s\[,])(--?[a-z][a-z-]*))");
   for (std::sregex_iterator it(r.out.begin(), r.out.end(), flag), end; it != end; ++it)
     flags.insert((*it)[2]);
-  EXPECT_EQ(flags, (std::set<std::string>{"-h", "--help", "-p", "--parent", "-g", "--grace", "-n",
-                                          "--dry-run", "--shm", "--shm-only", "--uds",
-                                          "--uds-only"}))
+  EXPECT_EQ(flags,
+            (std::set<std::string>{"-h", "--help", "-p", "--parent", "-g", "--grace", "-n",
+                                   "--dry-run", "--shm", "--shm-only", "--uds", "--uds-only"}))
       << r.out;
   // reap's own options are not the front's.
   for (const char* extra : {"--cwd", "--match", "--shm-dir", "--json", "--uid", "--check", "-V"}) {
@@ -88,10 +88,12 @@ TEST_F(TractorFront, UsageErrorsInArgparseWordsExitTwo) {
     std::string err;
   } cases[] = {
       {{"-g", "x"}, "tractor-reap: error: argument --grace/-g: invalid float value: 'x'\n"},
-      {{"--parent", "abc"}, "tractor-reap: error: argument --parent/-p: invalid int value: 'abc'\n"},
+      {{"--parent", "abc"},
+       "tractor-reap: error: argument --parent/-p: invalid int value: 'abc'\n"},
       {{"-p"}, "tractor-reap: error: argument --parent/-p: expected one argument\n"},
       {{"--s"}, "tractor-reap: error: ambiguous option: --s could match --shm, --shm-only\n"},
-      {{"--dry-run=1"}, "tractor-reap: error: argument --dry-run/-n: ignored explicit argument '1'\n"},
+      {{"--dry-run=1"},
+       "tractor-reap: error: argument --dry-run/-n: ignored explicit argument '1'\n"},
       {{"extra"}, "tractor-reap: error: unrecognized arguments: extra\n"},
   };
   for (const auto& c : cases) {
@@ -111,9 +113,8 @@ TEST_F(TractorFront, UdsIsRefusedUntilReapHasTheSweep) {
 }
 
 TEST_F(TractorFront, DescendantsGetSigintAndTheParentIsLeftAlone) {
-  Spawned& s = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int exit",
-                             "--child", "--on-int exit"},
-                            3);
+  Spawned& s = spawn_victim(
+      {"--marker", unique_marker("p"), "--child", "--on-int exit", "--child", "--on-int exit"}, 3);
   auto kids = children_of(s);
   // Prefix abbreviation and --opt=value, as argparse takes them.
   RunResult r = tractor({"--par=" + std::to_string(s.pid)});
@@ -195,7 +196,8 @@ TEST_F(TractorFront, PhasesRunProcessesThenShm) {
   std::string dir = shm_dir();
   ::chown(dir.c_str(), kNobody, kNobody);
   make_file(dir, "free", kNobody, kNobody);
-  Spawned& s = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int exit --drop 65534:65534"}, 2);
+  Spawned& s = spawn_victim(
+      {"--marker", unique_marker("p"), "--child", "--on-int exit --drop 65534:65534"}, 2);
   auto kids = children_of(s);
   RunResult r = tractor_shm(dir, {"--shm", "-p", std::to_string(s.pid)});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -217,21 +219,21 @@ TEST_F(TractorFront, OrphanModeInAPrivatePidNamespace) {
       " --double-fork --chdir '" + cwd + "' --marker " + marker +
       " --on-int ignore --ready-fd 1 > ready2; "
       "for i in $(seq 100); do [ -s ready ] && [ -s ready2 ] && break; sleep 0.05; done; "
-      "cat ready ready2; set +e; " + tractor_bin() + " -g 0.5; echo rc=$?";
+      "cat ready ready2; set +e; " +
+      tractor_bin() + " -g 0.5; echo rc=$?";
   RunResult r = run_command({"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script});
   auto nodes = lines_with_prefix(r.out, "node ");
   ASSERT_EQ(nodes.size(), 2u) << r.out << r.err;
   std::string a = nodes[0].substr(5), b = nodes[1].substr(5);
   EXPECT_TRUE(has_line(r.out, "[tractor-reap] SIGINT → 1 proc(s): [" + a + "]")) << r.out;
-  EXPECT_TRUE(has_line(r.out, "[tractor-reap] SIGKILL (after 0.5s grace) → [" + b + "]"))
-      << r.out;
+  EXPECT_TRUE(has_line(r.out, "[tractor-reap] SIGKILL (after 0.5s grace) → [" + b + "]")) << r.out;
   EXPECT_TRUE(has_line(r.out, "rc=1")) << r.out;
 }
 
 TEST_F(TractorFront, OrphanModeOutsideAGitWorkTreeIsRefused) {
-  RunResult r = run_command({tractor_bin(), "-n"}, RunOptions{std::nullopt, std::nullopt,
-                                                              std::chrono::milliseconds(20000),
-                                                              tmp_dir()});
+  RunResult r = run_command(
+      {tractor_bin(), "-n"},
+      RunOptions{std::nullopt, std::nullopt, std::chrono::milliseconds(20000), tmp_dir()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind("tractor-reap: error: orphan mode needs a scope: ", 0), 0u) << r.err;
   EXPECT_TRUE(r.out.empty());
@@ -240,8 +242,9 @@ TEST_F(TractorFront, OrphanModeOutsideAGitWorkTreeIsRefused) {
 TEST_F(TractorFront, OrphanModeFindsNothingOutsideItsDirectory) {
   std::string cwd = tmp_dir();
   std::filesystem::create_directory(cwd + "/.git");
-  RunResult r = run_command({tractor_bin(), "-n"}, RunOptions{std::nullopt, std::nullopt,
-                                                              std::chrono::milliseconds(20000), cwd});
+  RunResult r =
+      run_command({tractor_bin(), "-n"},
+                  RunOptions{std::nullopt, std::nullopt, std::chrono::milliseconds(20000), cwd});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "[tractor-reap] no orphans (PPid=1, cwd=" + cwd + ") to reap\n");
 }
