@@ -20,7 +20,7 @@ _reap() {
     -p | --parent | --adopter)
       COMPREPLY=($(compgen -W "$(ps -o pid= -u "$(id -u)" 2>/dev/null)" -- "$cur"))
       return ;;
-    --shm-dir | --cwd)
+    --shm-dir | --cwd | --uds-dir | --mqueue-dir)
       COMPREPLY=($(compgen -d -- "$cur"))
       return ;;
     --log-json | --metrics-file)
@@ -37,7 +37,7 @@ _reap() {
   esac
   local opts="-h --help -V --version -p --parent -g --grace --kill-wait -n --dry-run --check
     --shm --shm-only --shm-dir --uid --cwd --match --adopter --min-age --ignore-uninspectable
-    --allow-root-cwd --allow-any-fs
+    --allow-root-cwd --allow-any-fs --uds --uds-only --uds-dir --mqueue --mqueue-dir --sysv
     --json --log-json --metrics-file --color"
   if [[ " ${COMP_WORDS[*]} " == *" run "* ]]; then
     opts="$opts --fail-on-leak --"

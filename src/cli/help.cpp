@@ -65,7 +65,8 @@ OperatingOptions add_operating_options(CLI::App& app, CLI::App& run, Options& o)
       {"--shm-dir", "DIR"},   {"--uid", "UID"},           {"--cwd", "DIR"},
       {"--match", "TEXT"},    {"--adopter", "PID"},       {"--min-age", "DURATION"},
       {"--log-json", "FILE"}, {"--metrics-file", "FILE"}, {"--color", "WHEN"},
-      {"--proc", "DIR"},      {"--threads", "N"}};
+      {"--proc", "DIR"},      {"--threads", "N"},         {"--uds-dir", "DIR"},
+      {"--mqueue-dir", "DIR"}};
   for (CLI::Option* opt : app.get_options()) {
     const auto& long_names = opt->get_lnames();
     if (long_names.empty()) continue;

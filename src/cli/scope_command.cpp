@@ -87,7 +87,7 @@ constexpr auto kSettleWait = std::chrono::milliseconds(10);
 void reap_processes(const core::ScopeBaseline& base, const ScopeReapOptions& o,
                     core::Report& report) {
   const pid_t self = ::getpid();
-  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root};
+  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root, {}};
   std::set<core::ProcessKey> handled;
   std::set<pid_t> kept_reported;
   int rounds = 0, settle_waits = 0;

@@ -72,6 +72,12 @@ bool anything_to_do(const core::Report& r) {
     if (r.count(v)) return true;
   for (auto v : {ShmVerdictWord::Unlinked, ShmVerdictWord::WouldUnlink, ShmVerdictWord::Error})
     if (r.count(v)) return true;
+  for (const auto& sw : r.sweeps)  // uds, mqueue, sysv
+    for (const auto& i : sw.items)
+      if (i.outcome == core::SweepVerdictWord::Removed ||
+          i.outcome == core::SweepVerdictWord::WouldRemove ||
+          i.outcome == core::SweepVerdictWord::Error)
+        return true;
   return false;
 }
 
@@ -97,6 +103,14 @@ std::string nothing_found_line(const Options& o, const core::Report& r) {
     auto kept = r.count(ShmVerdictWord::Kept), skipped = r.count(ShmVerdictWord::Skipped);
     if (kept || skipped) part += fmt::format(" ({} kept, {} skipped)", kept, skipped);
     parts.push_back(std::move(part));
+  }
+  for (const auto& sw : r.sweeps) {
+    std::string where;
+    for (const auto& d : sw.dirs)
+      where += (where.empty() ? " in " : ", ") + util::escape_for_terminal(d);
+    parts.push_back(
+        fmt::format("no stale {} objects of uid {}{}{}", sw.kind, r.uid, where,
+                    sw.items.empty() ? "" : fmt::format(" ({} kept)", sw.items.size())));
   }
   std::string line = "nothing to reap:";
   for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? "; " : " ") + parts[i];

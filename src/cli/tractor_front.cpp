@@ -25,6 +25,9 @@ constexpr const char* kPrefix = "[tractor-reap] ";
 /// Test hook and escape hatch: the directory the shm sweep reads (the reference has no flag
 /// for it). Documented in docs/TRACTOR.md.
 constexpr const char* kShmDirEnv = "TRACTOR_REAP_SHM_DIR";
+/// The same for the UDS sweep's bindspace (default: reap's, the reference's
+/// $XDG_RUNTIME_DIR/tractor).
+constexpr const char* kUdsDirEnv = "TRACTOR_REAP_UDS_DIR";
 
 constexpr const char* kUsage =
     "usage: tractor-reap [-h] [--parent PARENT] [--grace GRACE] [--dry-run] [--shm]\n"
@@ -46,7 +49,8 @@ options:
   --shm                 after process reap, also unlink orphaned /dev/shm segments owned by
                         the current user that no live process is mapping or holding open
   --shm-only            skip process reap; only do the shm sweep
-  --uds                 after process reap, also unlink orphaned UDS socket files
+  --uds                 after process reap (and shm), also unlink stale UDS socket files in
+                        tractor's bindspace ($XDG_RUNTIME_DIR/tractor)
   --uds-only            skip process reap + shm; only do the UDS sweep
 
 Exit: 0 clean (also a dry run, and nothing found); 1 SIGKILL was needed or an unlink
@@ -382,6 +386,39 @@ int print_shm(const FrontArgs& a, const core::Report& r) {
   return errors.empty() ? 0 : 1;
 }
 
+int print_uds(const FrontArgs& a, const core::Report& r) {
+  using W = core::SweepVerdictWord;
+  std::vector<std::string> leaked, unlinked;
+  std::vector<std::pair<std::string, std::string>> errors;
+  for (const auto& sw : r.sweeps) {
+    if (sw.kind != "uds") continue;
+    std::string prefix = sw.dirs.empty() ? std::string() : sw.dirs.front();
+    if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+    for (const auto& i : sw.items) {
+      std::string path = i.name.find('/') == std::string::npos ? prefix + i.name : i.name;
+      if (i.outcome == W::WouldRemove || i.outcome == W::Removed || i.outcome == W::Error)
+        leaked.push_back(path);
+      if (i.outcome == W::Removed) unlinked.push_back(path);
+      if (i.outcome == W::Error) errors.emplace_back(path, i.reason);
+    }
+  }
+  if (leaked.empty()) {
+    std::cout << kPrefix << "no orphaned UDS sock-files to sweep\n";
+    return 0;
+  }
+  if (a.dry_run) {
+    std::cout << kPrefix << "dry-run — " << leaked.size() << " orphaned UDS sock-file(s):\n  "
+              << py_list(leaked, py_repr) << "\n";
+    return 0;
+  }
+  if (!unlinked.empty())
+    std::cout << kPrefix << "unlinked " << unlinked.size()
+              << " orphaned UDS sock-file(s): " << py_list(unlinked, py_repr) << "\n";
+  for (const auto& [path, reason] : errors)
+    std::cout << kPrefix << "could not unlink " << path << ": " << py_oserror(reason) << "\n";
+  return errors.empty() ? 0 : 1;
+}
+
 }  // namespace
 
 bool invoked_as_tractor(const char* argv0) {
@@ -402,17 +439,11 @@ int tractor_main(int argc, const char* const* argv) {
     std::cout << kUsage << kHelp;
     return 0;
   }
-  if (a.uds || a.uds_only) {
-    // The UDS sweep is being added to reap (--uds, --uds-only, --uds-dir); until then the
-    // front refuses rather than pretend to have swept.
-    std::cerr << "tractor-reap: error: " << (a.uds_only ? "--uds-only" : "--uds")
-              << ": the UDS sweep is not in this build of reap yet\n";
-    return 2;
-  }
-
   Options o;
   const bool process_phase = !(a.shm_only || a.uds_only);
-  const bool shm_phase = a.shm || a.shm_only;
+  // The reference: --uds-only skips processes and shm; --shm-only skips processes.
+  const bool shm_phase = (a.shm || a.shm_only) && !a.uds_only;
+  const bool uds_phase = a.uds || a.uds_only;
   o.parent = a.parent ? std::optional<pid_t>(static_cast<pid_t>(*a.parent)) : std::nullopt;
   o.grace = a.grace;
   o.dry_run = a.dry_run;
@@ -428,9 +459,11 @@ int tractor_main(int argc, const char* const* argv) {
     o.cwd = *top;
   }
   if (const char* dir = std::getenv(kShmDirEnv); dir && *dir) o.shm_dir = dir;
-  if (!process_phase && !shm_phase) return 0;  // nothing asked for (--uds-only is above)
+  if (const char* dir = std::getenv(kUdsDirEnv); dir && *dir) o.uds_dirs.push_back(dir);
   o.shm_only = !process_phase && shm_phase;
   o.shm = process_phase && shm_phase;
+  o.uds_only = !process_phase && uds_phase;
+  o.uds = process_phase && uds_phase;
 
   try {
     core::Report report;
@@ -438,6 +471,7 @@ int tractor_main(int argc, const char* const* argv) {
     int rc = 0;
     if (process_phase) rc |= print_processes(a, o, report);
     if (shm_phase) rc |= print_shm(a, report);
+    if (uds_phase) rc |= print_uds(a, report);
     std::cout.flush();
     return rc;
   } catch (const std::exception& e) {

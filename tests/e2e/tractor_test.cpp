@@ -3,10 +3,13 @@
 // output lines and exit codes. Scoping: -p points at a process the test started; the shm
 // sweep reads a private dir through TRACTOR_REAP_SHM_DIR as uid 65534; orphan mode (which
 // has no --cwd or --match here) runs only inside a private PID namespace.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <set>
@@ -103,13 +106,45 @@ TEST_F(TractorFront, UsageErrorsInArgparseWordsExitTwo) {
   }
 }
 
-TEST_F(TractorFront, UdsIsRefusedUntilReapHasTheSweep) {
-  for (const char* flag : {"--uds", "--uds-only"}) {
-    RunResult r = tractor({flag, "-n"});
-    EXPECT_EQ(r.exit_code, 2);
-    EXPECT_EQ(r.err, std::string("tractor-reap: error: ") + flag +
-                         ": the UDS sweep is not in this build of reap yet\n");
-  }
+TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
+  std::string dir = tmp_dir();
+  ASSERT_EQ(::chown(dir.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  auto bind_at = [&](const std::string& name, bool keep_open) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, (dir + "/" + name).c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd, 1), 0);
+    EXPECT_EQ(::lchown((dir + "/" + name).c_str(), kNobody, kNobody), 0);
+    if (keep_open) return fd;
+    ::close(fd);
+    return -1;
+  };
+  bind_at("actor@99999.sock", false);
+  int live = bind_at("live@1.sock", true);
+  std::vector<std::string> env = {"env", "TRACTOR_REAP_UDS_DIR=" + dir, tractor_bin()};
+  RunOptions as_nobody;
+  as_nobody.as_uid = kNobody;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), env.begin(), env.end());
+    return run_command(args, as_nobody);
+  };
+  RunResult dry = run({"--uds-only", "-n"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.out, "[tractor-reap] dry-run — 1 orphaned UDS sock-file(s):\n  ['" + dir +
+                         "/actor@99999.sock']\n");
+  RunResult r = run({"--uds-only"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[tractor-reap] unlinked 1 orphaned UDS sock-file(s): ['" + dir +
+                       "/actor@99999.sock']\n");
+  EXPECT_FALSE(exists_nofollow(dir + "/actor@99999.sock"));
+  EXPECT_TRUE(exists_nofollow(dir + "/live@1.sock")) << "a bound socket's file was removed";
+  RunResult again = run({"--uds-only"});
+  EXPECT_EQ(again.out, "[tractor-reap] no orphaned UDS sock-files to sweep\n");
+  ::close(live);
 }
 
 TEST_F(TractorFront, DescendantsGetSigintAndTheParentIsLeftAlone) {

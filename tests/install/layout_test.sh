@@ -20,6 +20,10 @@ done
 [[ ! -e include/reap/cli ]] || fail "the CLI's headers are installed"
 ! grep -rq CLI11 lib/cmake/reap || fail "CLI11 leaks into the installed CMake package"
 grep -q 'reap::core' lib/cmake/reap/reapTargets.cmake || fail "no reap::core target"
+if [[ -e $BUILD/CMakeCache.txt ]] && grep -q '^GTest_DIR:PATH=/' "$BUILD/CMakeCache.txt"; then
+  grep -q 'reap::gtest' lib/cmake/reap/reapTargets.cmake || fail "no reap::gtest target"
+  [[ -e include/reap/gtest.hpp ]] || fail "missing include/reap/gtest.hpp"
+fi
 version=$(sed -n 's/^project(reap VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
 [[ $("$PREFIX/bin/reap" --version) == "reap $version" ]] || fail "reap --version is not $version"
 grep -q "PACKAGE_VERSION \"$version\"" lib/cmake/reap/reapConfigVersion.cmake || fail "config version"
