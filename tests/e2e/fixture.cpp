@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -93,6 +95,47 @@ std::vector<char*> c_argv(std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+bool unprivileged() {
+  const char* v = std::getenv("REAP_E2E_UNPRIVILEGED");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
+uid_t test_uid() {
+  static const uid_t uid = [] {
+    if (const char* forced = std::getenv("REAP_E2E_TEST_UID"); forced != nullptr && *forced)
+      return static_cast<uid_t>(std::strtoul(forced, nullptr, 10));
+    auto u = static_cast<uid_t>(61000 + ::getpid() % 4000);
+    while (::getpwuid(u) != nullptr || ::getgrgid(static_cast<gid_t>(u)) != nullptr) ++u;
+    return u;
+  }();
+  return uid;
+}
+
+uid_t reap_uid() {
+  return unprivileged() ? test_uid() : 0;
+}
+
+uid_t act_uid() {
+  return unprivileged() ? test_uid() : 65534;
+}
+
+std::vector<std::string> setpriv_argv(uid_t uid) {
+  if (uid == 0) return {};
+  std::string u = std::to_string(uid);
+  return {"setpriv", "--reuid=" + u, "--regid=" + u, "--clear-groups"};
+}
+
+std::string setpriv_words(uid_t uid) {
+  std::string out;
+  for (const std::string& w : setpriv_argv(uid)) out += w + " ";
+  return out;
+}
+
+RunOptions as_reap_user(RunOptions opts) {
+  if (unprivileged() && !opts.as_uid) opts.as_uid = reap_uid();
+  return opts;
+}
 
 std::string reap_bin() {
   return env_or("REAP_E2E_REAP_BIN", REAP_E2E_REAP_BIN);
@@ -298,6 +341,10 @@ void ReapTest::SetUp() {
   // `systemd --user` subreaper; the tests name it with --adopter.
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0) << std::strerror(errno);
   ASSERT_TRUE(std::filesystem::exists(reap_bin())) << "reap binary not found at " << reap_bin();
+  if (unprivileged()) {
+    RecordProperty("test_uid", std::to_string(test_uid()));
+    std::cerr << "[unprivileged pass: reap and its victims run as uid " << test_uid() << "]\n";
+  }
 }
 
 void ReapTest::TearDown() {
@@ -344,6 +391,16 @@ void ReapTest::TearDown() {
   }
 }
 
+namespace {
+// In the unprivileged pass a private dir belongs to the test uid, so reap can list and unlink
+// in it and the helpers can chdir into it.
+void give_to_reap_user(const std::string& dir) {
+  if (!unprivileged()) return;
+  if (::chown(dir.c_str(), reap_uid(), static_cast<gid_t>(reap_uid())) != 0)
+    ADD_FAILURE() << "chown " << dir << ": " << std::strerror(errno);
+}
+}  // namespace
+
 std::string ReapTest::shm_dir() {
   char tmpl[] = "/dev/shm/reap-test.XXXXXX";
   char* d = ::mkdtemp(tmpl);
@@ -352,6 +409,7 @@ std::string ReapTest::shm_dir() {
     return "/nonexistent-reap-test-dir";
   }
   dirs_.emplace_back(d);
+  give_to_reap_user(d);
   return d;
 }
 
@@ -363,6 +421,7 @@ std::string ReapTest::tmp_dir() {
     return "/nonexistent-reap-e2e-dir";
   }
   dirs_.emplace_back(d);
+  give_to_reap_user(d);
   return d;
 }
 
@@ -455,17 +514,40 @@ ReapTest::Spawned& ReapTest::spawn(const std::vector<std::string>& argv_in, int 
   return s;
 }
 
+ReapTest::Spawned& ReapTest::spawn_as(uid_t uid, const std::vector<std::string>& argv_in,
+                                      int lines, bool wait_exit, bool track_reported) {
+  // setpriv execs the program, so the pid spawn() sees is the program's.
+  std::vector<std::string> argv = setpriv_argv(uid);
+  argv.insert(argv.end(), argv_in.begin(), argv_in.end());
+  return spawn(argv, lines, wait_exit, track_reported);
+}
+
+uid_t ReapTest::helper_uid(const std::vector<std::string>& args) {
+  for (const std::string& a : args)
+    if (a.find("--drop") != std::string::npos) return 0;
+  return reap_uid();
+}
+
 ReapTest::Spawned& ReapTest::spawn_victim(const std::vector<std::string>& args, int lines,
                                           bool wait_exit) {
+  return spawn_victim_as(helper_uid(args), args, lines, wait_exit);
+}
+
+ReapTest::Spawned& ReapTest::spawn_victim_as(uid_t uid, const std::vector<std::string>& args,
+                                             int lines, bool wait_exit) {
   std::vector<std::string> argv = {victim_bin(), "--ready-fd", "3"};
   argv.insert(argv.end(), args.begin(), args.end());
-  return spawn(argv, lines, wait_exit);
+  return spawn_as(uid, argv, lines, wait_exit);
 }
 
 pid_t ReapTest::spawn_holder(const std::vector<std::string>& args) {
+  return spawn_holder_as(helper_uid(args), args);
+}
+
+pid_t ReapTest::spawn_holder_as(uid_t uid, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {holder_bin(), "--ready-fd", "3"};
   argv.insert(argv.end(), args.begin(), args.end());
-  Spawned& s = spawn(argv, 1);
+  Spawned& s = spawn_as(uid, argv, 1);
   return s.nodes.empty() ? -1 : s.nodes.front();
 }
 
@@ -507,7 +589,7 @@ RunResult ReapTest::run_reap(const std::vector<std::string>& args, const RunOpti
   }
   std::vector<std::string> argv = {reap_bin()};
   argv.insert(argv.end(), args.begin(), args.end());
-  RunResult r = run_command(argv, opts);
+  RunResult r = run_command(argv, as_reap_user(opts));
   // Keep the output in the log of a failing test.
   RecordProperty("reap_args", ::testing::PrintToString(args));
   std::cerr << "[reap exit " << r.exit_code << " in " << r.seconds << " s] "

@@ -5,6 +5,22 @@
 // always pass a fresh --cwd and a unique --match, and run_reap() refuses (fails the test) to
 // run reap without such scoping. Everything a test starts is tracked by pidfd and killed and
 // collected in TearDown, even when the test fails.
+//
+// Two modes (tests/e2e/CMakeLists.txt registers the binary twice):
+// - "e2e.*": reap runs as root. Victims run as root; sweeps act for uid 65534 (`--uid 65534`,
+//   segments owned by it), since PID 1 of the test machines blocks root-owned segments.
+// - "e2e-user.*" (REAP_E2E_UNPRIVILEGED=1): reap runs as an unprivileged test uid, the way
+//   users run it, and everything the tests make for it to act on belongs to that uid: victims
+//   and holders start as it (setpriv --reuid/--regid/--clear-groups), shm_dir() and tmp_dir()
+//   are chowned to it, and sweeps act for it. A helper whose arguments contain "--drop" still
+//   starts as root (it switches uids itself). Tests that need a root reap (hidepid mounts,
+//   root-owned segments, a uid name) GTEST_SKIP there with the reason.
+//
+// The test uid is 61000 + (pid % 4000), moved up to the first uid with neither a passwd nor a
+// group entry: one per test process, so tests running in parallel (ctest -j, other checkouts)
+// do not share it (an unprivileged reap fails closed on a non-dumpable process of its own uid,
+// and another test's `setpriv` is one for a moment before it execs). It is never one of
+// 65526..65534, which tests use as "another user". REAP_E2E_TEST_UID=N forces N.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -17,6 +33,21 @@
 #include <vector>
 
 namespace reap_e2e {
+
+// Whether this run is the unprivileged pass (REAP_E2E_UNPRIVILEGED set and not "0").
+bool unprivileged();
+// The unprivileged test uid (see above); its gid has the same number.
+uid_t test_uid();
+// The uid reap runs as: 0, or test_uid() when unprivileged. Processes the tests start with
+// spawn_victim()/spawn_holder() run as it, so they are reap's by default (no --uid).
+uid_t reap_uid();
+// The uid the tests act for with `--uid`: owner of the segments they make to be swept (and of
+// processes started for such runs): 65534, or test_uid() when unprivileged.
+uid_t act_uid();
+// setpriv --reuid=UID --regid=UID --clear-groups, as an argv prefix or as shell words ending
+// in a space; empty for uid 0.
+std::vector<std::string> setpriv_argv(uid_t uid);
+std::string setpriv_words(uid_t uid);
 
 // Paths of the programs under test (compile definitions, overridable by environment).
 std::string reap_bin();
@@ -40,8 +71,12 @@ struct RunOptions {
   std::string cwd = "/";
 };
 
-// Runs argv (argv[0] is a path or a name looked up in PATH) and collects its output.
+// Runs argv (argv[0] is a path or a name looked up in PATH) and collects its output. It runs
+// as root unless opts.as_uid says otherwise (see as_reap_user()).
 RunResult run_command(const std::vector<std::string>& argv, const RunOptions& opts = {});
+// opts with as_uid set to reap_uid() when unprivileged: for runs of reap through
+// run_command() (under wrappers such as prlimit or sh) that should run as run_reap()'s do.
+RunOptions as_reap_user(RunOptions opts = {});
 
 // Splits text into lines (without the '\n'; a trailing newline ends the last line).
 std::vector<std::string> split_lines(const std::string& text);
@@ -73,10 +108,11 @@ class ReapTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // mkdtemp("/dev/shm/reap-test.XXXXXX"), removed in TearDown. mode 0700, owned by root
-  // unless chowned by the caller.
+  // mkdtemp("/dev/shm/reap-test.XXXXXX"), removed in TearDown. mode 0700, owned by reap_uid()
+  // (root, or the test uid when unprivileged) unless chowned by the caller.
   std::string shm_dir();
-  // mkdtemp("/tmp/reap-e2e.XXXXXX") for orphan-mode cwds and other scratch files.
+  // mkdtemp("/tmp/reap-e2e.XXXXXX") for orphan-mode cwds and other scratch files; owned like
+  // shm_dir().
   std::string tmp_dir();
   // A marker unique to this test process and call.
   std::string unique_marker(const std::string& what = "m");
@@ -98,11 +134,21 @@ class ReapTest : public ::testing::Test {
   // namespace and mean something else here).
   Spawned& spawn(const std::vector<std::string>& argv, int lines, bool wait_exit = false,
                  bool track_reported = true);
-  // reap-victim with args (--ready-fd 3 is added); `lines` as in spawn().
+  // spawn() runs argv as root; spawn_as() runs it under setpriv as uid (as root for uid 0).
+  Spawned& spawn_as(uid_t uid, const std::vector<std::string>& argv, int lines,
+                    bool wait_exit = false, bool track_reported = true);
+  // reap-victim with args (--ready-fd 3 is added); `lines` as in spawn(). It starts as
+  // helper_uid(args).
   Spawned& spawn_victim(const std::vector<std::string>& args, int lines = 1,
                         bool wait_exit = false);
-  // reap-holder with args (--ready-fd 3 is added); returns its pid.
+  Spawned& spawn_victim_as(uid_t uid, const std::vector<std::string>& args, int lines = 1,
+                           bool wait_exit = false);
+  // reap-holder with args (--ready-fd 3 is added); returns its pid. Starts as helper_uid(args).
   pid_t spawn_holder(const std::vector<std::string>& args);
+  pid_t spawn_holder_as(uid_t uid, const std::vector<std::string>& args);
+  // reap_uid(), or root when an argument contains "--drop" (the helper, or a child it starts,
+  // switches uids itself).
+  static uid_t helper_uid(const std::vector<std::string>& args);
   // Reads more readiness lines (e.g. "forked PID") until `count` new ones arrived or timeout.
   void read_ready(Spawned& s, int count, std::chrono::milliseconds timeout);
   // Tracks a pid (pidfd_open) so it is killed in TearDown. Refuses PID 1 and this process.
@@ -115,9 +161,9 @@ class ReapTest : public ::testing::Test {
   // Waits until /proc/PID/stat shows state `state`.
   static bool wait_state(pid_t pid, char state, std::chrono::milliseconds timeout);
 
-  // Runs build/bin/reap. Fails the test (and does not run) unless the arguments scope the
-  // run to what the test made: --parent, or --cwd and --match, or --shm-only, or --version;
-  // and any sweep names --shm-dir.
+  // Runs build/bin/reap, as reap_uid() unless opts.as_uid is set. Fails the test (and does
+  // not run) unless the arguments scope the run to what the test made: --parent, or --cwd and
+  // --match, or --shm-only, or --version; and any sweep names --shm-dir.
   RunResult run_reap(const std::vector<std::string>& args, const RunOptions& opts = {});
 
   std::vector<Tracked> tracked_;
