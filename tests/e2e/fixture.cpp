@@ -514,8 +514,8 @@ ReapTest::Spawned& ReapTest::spawn(const std::vector<std::string>& argv_in, int 
   return s;
 }
 
-ReapTest::Spawned& ReapTest::spawn_as(uid_t uid, const std::vector<std::string>& argv_in,
-                                      int lines, bool wait_exit, bool track_reported) {
+ReapTest::Spawned& ReapTest::spawn_as(uid_t uid, const std::vector<std::string>& argv_in, int lines,
+                                      bool wait_exit, bool track_reported) {
   // setpriv execs the program, so the pid spawn() sees is the program's.
   std::vector<std::string> argv = setpriv_argv(uid);
   argv.insert(argv.end(), argv_in.begin(), argv_in.end());

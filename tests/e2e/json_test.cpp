@@ -60,16 +60,18 @@ class JsonReport : public ReapTest {
 
 TEST_F(JsonReport, ShmSweepWithNonUtf8Name) {
   std::string dir = shm_dir();
-  make_file(dir, "plain", 65534, 65534, 0600, 8192);
-  make_file(dir, "\xff\xfeq", 65534, 65534);
-  make_file(dir, "held", 65534, 65534);
+  const uid_t me = act_uid();
+  const std::string u = std::to_string(me);
+  make_file(dir, "plain", me, me, 0600, 8192);
+  make_file(dir, "\xff\xfeq", me, me);
+  make_file(dir, "held", me, me);
   make_file(dir, "theirs", 65533, 65533);
   pid_t h = spawn_holder({"mmap:" + dir + "/held"});
 
-  RunResult r = run_reap({"--shm-only", "--shm-dir", dir, "--uid", "65534", "--json"});
+  RunResult r = run_reap({"--shm-only", "--shm-dir", dir, "--uid", u, "--json"});
   EXPECT_EQ(r.exit_code, 0);
   json d = parse(r);
-  check_common(d, r, false, 65534);
+  check_common(d, r, false, me);
   EXPECT_TRUE(d["processes"].is_null()) << "--shm-only: processes must be null";
   ASSERT_TRUE(d["shm"].is_object()) << d.dump();
   EXPECT_EQ(d["shm"].value("dir", std::string()), dir);
@@ -80,7 +82,7 @@ TEST_F(JsonReport, ShmSweepWithNonUtf8Name) {
   ASSERT_NE(plain, nullptr) << d.dump(2);
   EXPECT_EQ(plain->value("verdict", std::string()), "unlinked");
   EXPECT_FALSE(plain->contains("name_hex")) << "name_hex only for non-UTF-8 names";
-  EXPECT_EQ(plain->value("uid", -1L), 65534);
+  EXPECT_EQ(plain->value("uid", -1L), me);
   EXPECT_EQ(plain->value("size", -1L), 8192);
 
   const json* bin = shm_item(d, "\xef\xbf\xbd\xef\xbf\xbdq");  // U+FFFD U+FFFD q
@@ -98,7 +100,7 @@ TEST_F(JsonReport, ShmSweepWithNonUtf8Name) {
   const json* theirs = shm_item(d, "theirs");
   ASSERT_NE(theirs, nullptr) << d.dump(2);
   EXPECT_EQ(theirs->value("verdict", std::string()), "kept");
-  EXPECT_EQ(theirs->value("reason", std::string()), "owned by uid 65533, not 65534");
+  EXPECT_EQ(theirs->value("reason", std::string()), "owned by uid 65533, not " + u);
   EXPECT_EQ(theirs->value("uid", -1L), 65533);
 
   EXPECT_EQ(d["summary"].value("unlinked", -1), 2);
@@ -114,10 +116,11 @@ TEST_F(JsonReport, DescendantProcesses) {
       spawn_victim({"--marker", unique_marker("parent"), "--child", "--on-int exit --marker polite",
                     "--child", "--on-int ignore --marker rude"},
                    3);
-  RunResult r = run_reap({"-p", std::to_string(r0.pid), "-g", "0.3", "--json"});
+  // A long grace (an upper bound: the polite victim exits at once) holds under load.
+  RunResult r = run_reap({"-p", std::to_string(r0.pid), "-g", "10", "--json"});
   EXPECT_EQ(r.exit_code, 1);
   json d = parse(r);
-  check_common(d, r, false, 0);
+  check_common(d, r, false, reap_uid());
   EXPECT_TRUE(d["shm"].is_null()) << "no sweep ran: shm must be null";
   ASSERT_TRUE(d["processes"].is_object()) << d.dump();
   EXPECT_EQ(d["processes"].value("mode", std::string()), "descendant");
@@ -141,7 +144,7 @@ TEST_F(JsonReport, DescendantProcesses) {
       EXPECT_EQ(it["signals"], json::array({"SIGINT"}));
       ASSERT_TRUE(it["seconds"].is_number()) << it.dump();
       EXPECT_GE(it["seconds"].get<double>(), 0.0);
-      EXPECT_LT(it["seconds"].get<double>(), 0.3);
+      EXPECT_LT(it["seconds"].get<double>(), 10.0);
     } else if (joined.find("--marker rude") != std::string::npos) {
       ++rude;
       EXPECT_EQ(it.value("verdict", std::string()), "killed");
@@ -157,17 +160,19 @@ TEST_F(JsonReport, DescendantProcesses) {
 }
 
 TEST_F(JsonReport, DryRunVerdictsUseUnderscores) {
+  const uid_t me = act_uid();
+  const std::string u = std::to_string(me);
   std::string dir = shm_dir();
-  make_file(dir, "leak", 65534, 65534);
+  make_file(dir, "leak", me, me);
   Spawned& r0 = spawn_victim({"--marker", unique_marker("parent"), "--child",
-                              "--on-int exit --drop 65534:65534 --marker polite", "--child",
-                              "--on-int ignore --drop 65534:65534 --marker rude"},
+                              "--on-int exit --drop " + u + ":" + u + " --marker polite", "--child",
+                              "--on-int ignore --drop " + u + ":" + u + " --marker rude"},
                              3);
   RunResult r = run_reap({"-p", std::to_string(r0.pid), "-g", "0.3", "-n", "--shm", "--shm-dir",
-                          dir, "--uid", "65534", "--json"});
+                          dir, "--uid", u, "--json"});
   EXPECT_EQ(r.exit_code, 0);
   json d = parse(r);
-  check_common(d, r, true, 65534);
+  check_common(d, r, true, me);
   ASSERT_TRUE(d["processes"].is_object()) << d.dump();
   std::multiset<std::string> verdicts;
   for (const json& it : d["processes"]["items"]) verdicts.insert(it.value("verdict", ""));

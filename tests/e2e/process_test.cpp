@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -239,7 +241,9 @@ TEST_F(ProcessPhase, OtherUidInSubtreeIsKept) {
   ASSERT_EQ(proc_uid(v), 65528u);
   RunResult r = reap_parent(r0.pid, {"-g", kGrace});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(has_line(r.out, victim(v) + "kept: owned by uid 65528, not " + std::to_string(reap_uid()))) << r.out;
+  EXPECT_TRUE(
+      has_line(r.out, victim(v) + "kept: owned by uid 65528, not " + std::to_string(reap_uid())))
+      << r.out;
   EXPECT_TRUE(running(v));
   EXPECT_TRUE(running(r0.pid));
 }
@@ -321,14 +325,16 @@ TEST_F(ProcessPhase, DryRunSignalsNothing) {
   Spawned& r0 = parent_with({"--on-int exit --marker polite", "--on-int ignore --marker rude"}, 3);
   pid_t polite = node_with(r0, "polite");
   pid_t rude = node_with(r0, "rude");
-  RunResult r = reap_parent(
-      r0.pid, {"-n", "-g", "0.3", "--shm", "--shm-dir", dir, "--uid", std::to_string(reap_uid()), "--kill-wait", "1"});
+  RunResult r = reap_parent(r0.pid, {"-n", "-g", "0.3", "--shm", "--shm-dir", dir, "--uid",
+                                     std::to_string(reap_uid()), "--kill-wait", "1"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, victim(polite) + "would reap: SIGINT, then SIGKILL after 0.3 s"))
       << r.out;
   EXPECT_TRUE(has_line(r.out, victim(rude) + "would kill: ignores SIGINT, SIGKILL at once"))
       << r.out;
-  EXPECT_TRUE(has_line(r.out, "shm leak: kept: owned by uid 65534, not " + std::to_string(reap_uid()))) << r.out;
+  EXPECT_TRUE(
+      has_line(r.out, "shm leak: kept: owned by uid 65534, not " + std::to_string(reap_uid())))
+      << r.out;
   EXPECT_TRUE(running(polite)) << "dry run sent SIGINT";
   EXPECT_TRUE(running(rude));
   EXPECT_TRUE(running(r0.pid));
@@ -431,12 +437,16 @@ TEST_F(OrphanMode, JsonModeIsOrphan) {
 // same-uid subreaper that is none of these is not taken. The same run naming that subreaper
 // with --adopter does take it, so the first run had something it could have acted on.
 TEST_F(OrphanMode, NotAnAdopterWithoutAdopterOption) {
-  Spawned& sub = spawn_victim({"--subreaper", "--marker", unique_marker("subreaper"), "--child",
-                               "--double-fork --on-int exit --chdir " + cwd_ + " --marker " +
-                                   marker_},
-                              2);
+  Spawned& sub =
+      spawn_victim({"--subreaper", "--marker", unique_marker("subreaper"), "--child",
+                    "--double-fork --on-int exit --chdir " + cwd_ + " --marker " + marker_},
+                   2);
   ASSERT_EQ(sub.nodes.size(), 2u);
   pid_t target = node_with(sub, marker_);
+  // The victim reports before its first process has surely exited: wait for the adoption.
+  auto deadline = std::chrono::steady_clock::now() + kGone;
+  while (proc_ppid(target) != sub.pid && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   ASSERT_EQ(proc_ppid(target), sub.pid) << "the orphan was not adopted by the subreaper";
   ASSERT_EQ(proc_uid(sub.pid), reap_uid());
   ASSERT_EQ(proc_uid(target), reap_uid());
@@ -510,9 +520,9 @@ echo "target_state=${st:-gone}"
 st=$(awk '{print $3}' /proc/$decoy/stat 2>/dev/null)
 echo "decoy_state=${st:-gone}"
 )SH";
-  RunResult r =
-      run_command({"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c", script,
-                   "sh", victim_bin(), reap_bin(), cwd_, other_cwd, marker_, scratch + "/ready", setpriv_words(reap_uid())});
+  RunResult r = run_command({"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh",
+                             "-c", script, "sh", victim_bin(), reap_bin(), cwd_, other_cwd, marker_,
+                             scratch + "/ready", setpriv_words(reap_uid())});
   std::cerr << "--- namespace run stdout\n" << r.out << "--- stderr\n" << r.err << "---\n";
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto head = lines_with_prefix(r.out, "target=");

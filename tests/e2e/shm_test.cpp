@@ -2,14 +2,17 @@
 //
 // PID 1 of the test machines cannot be inspected, so under the fail-closed rule it blocks
 // root-owned segments. The sweeps here therefore run as root for segments owned by an unused
-// uid (65534) with `--uid 65534`, or as another uid under setpriv; one test shows the
+// uid (65534) with `--uid 65534` (act_uid(); in the unprivileged pass, reap runs as the test
+// uid and acts for it), or as another uid under setpriv; one test shows the
 // root-owned case being kept with the right reason. All segments are mode 0600 unless the
 // test is about the mode.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -29,11 +32,13 @@ class ShmSweep : public ReapTest {
     dir_ = shm_dir();
   }
   std::string seg(const std::string& name) const { return dir_ + "/" + name; }
-  void make(const std::string& name, uid_t uid = kNobody, mode_t mode = 0600) {
-    make_file(dir_, name, uid, uid == kNobody ? kNogroup : static_cast<gid_t>(uid), mode);
+  // A segment of act_uid() (the --uid of sweep()), or of uid (its gid has the same number).
+  void make(const std::string& name) { make(name, act_uid()); }
+  void make(const std::string& name, uid_t uid, mode_t mode = 0600) {
+    make_file(dir_, name, uid, static_cast<gid_t>(uid), mode);
   }
   RunResult sweep(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--shm-only", "--shm-dir", dir_, "--uid", "65534"};
+    std::vector<std::string> args = {"--shm-only", "--shm-dir", dir_, "--uid", me()};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_reap(args);
   }
@@ -56,6 +61,7 @@ class ShmSweep : public ReapTest {
   static std::string holder_ref(pid_t pid) {
     return "pid " + std::to_string(pid) + " (reap-holder)";
   }
+  static std::string me() { return std::to_string(act_uid()); }
   std::string dir_;
 };
 
@@ -106,9 +112,9 @@ TEST_F(ShmSweep, HeldThroughBindMountInAnotherMountNamespaceIsKept) {
   std::string other = shm_dir();
   // The holder runs in a private mount namespace where `other` is a bind mount of the sweep
   // dir; its /proc paths name `other`, which does not even hold the file in our namespace.
-  std::string script = "mount --bind \"$1\" \"$2\" && exec \"$3\" --ready-fd 3 fd:\"$2\"/bound";
+  std::string script = "mount --bind \"$1\" \"$2\" && exec $4 \"$3\" --ready-fd 3 fd:\"$2\"/bound";
   Spawned& s = spawn({"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                      dir_, other, holder_bin()},
+                      dir_, other, holder_bin(), setpriv_words(reap_uid())},
                      1);
   ASSERT_EQ(s.nodes.size(), 1u);
   pid_t h = s.nodes[0];
@@ -193,17 +199,17 @@ TEST_F(ShmSweep, AwkwardNamesAreEscapedOneLineEach) {
 
 TEST_F(ShmSweep, SymlinksSubdirectoriesAndFifosAreNeitherFollowedNorRemoved) {
   std::string outside = shm_dir();
-  make_file(outside, "target", kNobody, kNogroup);  // unheld, owned by 65534: fair game if
-                                                    // the sweep wrongly followed the link
+  make_file(outside, "target", act_uid(), act_uid());  // unheld, of the --uid: fair game if
+                                                       // the sweep wrongly followed the link
   ASSERT_EQ(::symlink((outside + "/target").c_str(), seg("link").c_str()), 0);
   ASSERT_EQ(::symlink("/nonexistent/reap-e2e", seg("dangling").c_str()), 0);
-  ASSERT_EQ(::lchown(seg("link").c_str(), kNobody, kNogroup), 0);
-  ASSERT_EQ(::lchown(seg("dangling").c_str(), kNobody, kNogroup), 0);
+  ASSERT_EQ(::lchown(seg("link").c_str(), act_uid(), act_uid()), 0);
+  ASSERT_EQ(::lchown(seg("dangling").c_str(), act_uid(), act_uid()), 0);
   ASSERT_EQ(::mkdir(seg("sub").c_str(), 0700), 0);
-  ASSERT_EQ(::chown(seg("sub").c_str(), kNobody, kNogroup), 0);
-  make_file(seg("sub"), "inner", kNobody, kNogroup);
+  ASSERT_EQ(::chown(seg("sub").c_str(), act_uid(), act_uid()), 0);
+  make_file(seg("sub"), "inner", act_uid(), act_uid());
   ASSERT_EQ(::mkfifo(seg("fifo").c_str(), 0600), 0);
-  ASSERT_EQ(::chown(seg("fifo").c_str(), kNobody, kNogroup), 0);
+  ASSERT_EQ(::chown(seg("fifo").c_str(), act_uid(), act_uid()), 0);
   make("plain");
 
   RunResult r = sweep();
@@ -235,14 +241,15 @@ TEST_F(ShmSweep, OtherOwnersAreKept) {
   RunResult r = sweep();
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "shm mine: unlinked")) << r.out;
-  EXPECT_TRUE(has_line(r.out, "shm theirs: kept: owned by uid 65533, not 65534")) << r.out;
-  EXPECT_TRUE(has_line(r.out, "shm roots: kept: owned by uid 0, not 65534")) << r.out;
+  EXPECT_TRUE(has_line(r.out, "shm theirs: kept: owned by uid 65533, not " + me())) << r.out;
+  EXPECT_TRUE(has_line(r.out, "shm roots: kept: owned by uid 0, not " + me())) << r.out;
   EXPECT_FALSE(exists_nofollow(seg("mine")));
   EXPECT_TRUE(exists_nofollow(seg("theirs")));
   EXPECT_TRUE(exists_nofollow(seg("roots")));
 }
 
 TEST_F(ShmSweep, UidByName) {
+  if (unprivileged()) GTEST_SKIP() << "names a user: the unprivileged test uid has no passwd entry";
   make("mine");
   make("theirs", 65533);
   RunResult r = run_reap({"--shm-only", "--shm-dir", dir_, "--uid", "nobody"});
@@ -253,16 +260,34 @@ TEST_F(ShmSweep, UidByName) {
   EXPECT_TRUE(exists_nofollow(seg("theirs")));
 }
 
+// Seconds since path's last change as reap sees it (the later of mtime and ctime).
+double age_of(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return -1;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  auto secs = [](const struct timespec& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  };
+  return secs(now) - std::max(secs(st.st_mtim), secs(st.st_ctim));
+}
+
+// "new" is made just before the run and has the whole --min-age (2 s) for reap to start and
+// list the dir: a margin that holds on a loaded machine under sanitizers. "old" is waited on
+// until its own timestamps say it is older than that, so no fixed sleep decides the outcome.
 TEST_F(ShmSweep, MinAgeKeepsRecentlyChangedSegments) {
   make("old");
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  for (double age; (age = age_of(seg("old"))) < 2.2;) {
+    ASSERT_GE(age, 0.0) << "lstat " << seg("old");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   make("new");
-  RunResult r = sweep({"--min-age", "500ms"});
+  RunResult r = sweep({"--min-age", "2s"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "shm old: unlinked")) << r.out;
   auto kept = lines_with_prefix(r.out, "shm new: kept: changed ");
   ASSERT_EQ(kept.size(), 1u) << r.out;
-  EXPECT_NE(kept[0].find(" s ago, younger than --min-age 0.5 s"), std::string::npos) << kept[0];
+  EXPECT_NE(kept[0].find(" s ago, younger than --min-age 2.0 s"), std::string::npos) << kept[0];
   EXPECT_FALSE(exists_nofollow(seg("old")));
   EXPECT_TRUE(exists_nofollow(seg("new")));
 }
@@ -303,8 +328,8 @@ TEST_F(ShmSweep, DryRunActsOnNothing) {
 // of that uid, so all are kept and the report names it.
 TEST_F(ShmSweep, NonDumpableSameUidHolderBlocksAsUnverifiable) {
   ASSERT_EQ(::chown(dir_.c_str(), kNobody, kNogroup), 0);
-  make("held");
-  make("other");
+  make("held", kNobody);
+  make("other", kNobody);
   pid_t h = spawn_holder({"--drop", "65534:65534", "--nondumpable", "fd:" + seg("held")});
   ASSERT_EQ(proc_uid(h), kNobody);
   RunOptions as_nobody;
@@ -367,7 +392,7 @@ TEST_F(ShmSweep, UninspectableRootProcessesBlockOtherAccessibleSegments) {
   make_file(dir_, "shared_held", kSweeper, kSweeper, 0644);
   make_file(dir_, "shared_free", kSweeper, kSweeper, 0604);
   make_file(dir_, "private", kSweeper, kSweeper, 0600);
-  pid_t h = spawn_holder({"fd:" + seg("shared_held")});
+  pid_t h = spawn_holder_as(0, {"fd:" + seg("shared_held")});
   ASSERT_EQ(proc_uid(h), 0u);
   RunOptions as_sweeper;
   as_sweeper.as_uid = kSweeper;
@@ -393,6 +418,7 @@ TEST_F(ShmSweep, UninspectableRootProcessesBlockOtherAccessibleSegments) {
 // Sweeping root's own segments as root: PID 1 of these machines cannot be inspected even by
 // root, so a root-owned segment is kept and the reason names PID 1.
 TEST_F(ShmSweep, RootOwnedSegmentKeptBecausePid1IsUninspectable) {
+  if (unprivileged()) GTEST_SKIP() << "about a root reap sweeping root-owned segments";
   {
     std::ifstream probe("/proc/1/maps");
     std::string line;
@@ -435,7 +461,8 @@ TEST_F(ShmSweep, OutOfFileDescriptorsFailsClosed) {
   make("free");
   spawn_holder({"mmap:" + seg("mapped")});
   RunResult r = run_command(
-      {"prlimit", "--nofile=6:6", reap_bin(), "--shm-only", "--shm-dir", dir_, "--uid", "65534"});
+      {"prlimit", "--nofile=6:6", reap_bin(), "--shm-only", "--shm-dir", dir_, "--uid", me()},
+      as_reap_user());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has_line_like(r.out, "shm free: kept: unverifiable: ", "Too many open files)"))
       << r.out;
