@@ -22,9 +22,6 @@
 namespace reap_e2e {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-constexpr gid_t kNogroup = 65534;
-
 class ShmSweep : public ReapTest {
  protected:
   void SetUp() override {
@@ -325,29 +322,32 @@ TEST_F(ShmSweep, DryRunActsOnNothing) {
 // ---- uninspectable holders (fail closed) ---------------------------------------------------
 
 // A non-dumpable process of the sweeping uid holds one segment; it could open every segment
-// of that uid, so all are kept and the report names it.
+// of that uid, so all are kept and the report names it. The uid is the per-process test uid
+// (in both passes), so no other process of it elsewhere on the machine can be named instead.
 TEST_F(ShmSweep, NonDumpableSameUidHolderBlocksAsUnverifiable) {
-  ASSERT_EQ(::chown(dir_.c_str(), kNobody, kNogroup), 0);
-  make("held", kNobody);
-  make("other", kNobody);
-  pid_t h = spawn_holder({"--drop", "65534:65534", "--nondumpable", "fd:" + seg("held")});
-  ASSERT_EQ(proc_uid(h), kNobody);
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
+  const uid_t uid = test_uid();
+  const std::string u = std::to_string(uid);
+  ASSERT_EQ(::chown(dir_.c_str(), uid, uid), 0);
+  make("held", uid);
+  make("other", uid);
+  pid_t h = spawn_holder({"--drop", u + ":" + u, "--nondumpable", "fd:" + seg("held")});
+  ASSERT_EQ(proc_uid(h), uid);
+  RunOptions as_sweeper;
+  as_sweeper.as_uid = uid;
   std::string why = unverifiable_by(h);
 
-  RunResult r = run_reap({"--shm-only", "--shm-dir", dir_}, as_nobody);
+  RunResult r = run_reap({"--shm-only", "--shm-dir", dir_}, as_sweeper);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line_like(r.out, "shm held: " + why, ")")) << r.out;
   EXPECT_TRUE(has_line_like(r.out, "shm other: " + why, ")")) << r.out;
   EXPECT_TRUE(
-      has_line_like(r.out, "uninspectable " + holder_ref(h) + " uid 65534: permission denied"))
+      has_line_like(r.out, "uninspectable " + holder_ref(h) + " uid " + u + ": permission denied"))
       << r.out;
   EXPECT_TRUE(exists_nofollow(seg("held")));
   EXPECT_TRUE(exists_nofollow(seg("other")));
 
   // The one explicit override.
-  RunResult o = run_reap({"--shm-only", "--shm-dir", dir_, "--ignore-uninspectable"}, as_nobody);
+  RunResult o = run_reap({"--shm-only", "--shm-dir", dir_, "--ignore-uninspectable"}, as_sweeper);
   EXPECT_EQ(o.exit_code, 0);
   EXPECT_TRUE(has_line(o.out, "shm held: unlinked")) << o.out;
   EXPECT_TRUE(has_line(o.out, "shm other: unlinked")) << o.out;

@@ -248,7 +248,9 @@ TEST_F(Trust, HolderWhoseLeaderExitedKeepsItsSegmentAndIsReaped) {
       << sweep.out;
   EXPECT_TRUE(exists_nofollow(dir + "/held"));
 
-  RunResult reap = run_reap({"-p", std::to_string(parent.pid), "-g", "1", "--uid", "65534"});
+  // As root acting for kUser; in the unprivileged pass (e2e-user.), as kUser itself.
+  RunResult reap = run_reap({"-p", std::to_string(parent.pid), "-g", "1", "--uid", "65534"},
+                            unprivileged() ? as_user() : RunOptions{});
   // Signalled (a background job of sh starts with SIGINT ignored, so SIGKILL at once).
   EXPECT_TRUE(has_line_like(reap.out, "process " + std::to_string(h) + " (reap-holder): killed") ||
               has_line_like(reap.out, "process " + std::to_string(h) + " (reap-holder): reaped"))
@@ -445,7 +447,8 @@ TEST_F(Trust, LowDescriptorLimitStillHonoursTheGrace) {
   Spawned& root = spawn_victim({"--marker", unique_marker("fdroot"), "--tree", "1", "40"}, 41);
   ASSERT_EQ(root.nodes.size(), 41u);
   RunResult r = run_command(
-      {"prlimit", "--nofile=24:24", reap_bin(), "-p", std::to_string(root.pid), "-g", "3"});
+      {"prlimit", "--nofile=24:24", reap_bin(), "-p", std::to_string(root.pid), "-g", "3"},
+      as_reap_user());
   EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_EQ(lines_with_prefix(r.out, "process ").size(), 40u) << r.out;
   for (const auto& l : lines_with_prefix(r.out, "process "))
@@ -459,7 +462,8 @@ TEST_F(Trust, FailureAfterActingReportsWhatWasDoneAndExitsOne) {
   Spawned& root = spawn_victim({"--marker", unique_marker("fault"), "--child", "--on-int exit"}, 2);
   pid_t child = root.nodes[0] == root.pid ? root.nodes[1] : root.nodes[0];
   RunResult r = run_command({"env", "REAP_TEST_FAULT_AFTER_PROCESS_PHASE=1", reap_bin(), "-p",
-                             std::to_string(root.pid), "-g", "2", "--shm", "--shm-dir", shm_dir()});
+                             std::to_string(root.pid), "-g", "2", "--shm", "--shm-dir", shm_dir()},
+                            as_reap_user());
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(has_line_like(r.out, "process " + std::to_string(child) + " (reap-victim): reaped"))
       << r.out;
@@ -471,9 +475,11 @@ TEST_F(Trust, FailureAfterActingReportsWhatWasDoneAndExitsOne) {
 // Item 15: a holder that names itself with a newline cannot forge report lines.
 TEST_F(Trust, HostileHolderNameCannotForgeReportLines) {
   std::string dir = shm_dir();
-  make_file(dir, "held", kUser, kUser);
-  spawn_holder({"--comm", "x\nsummary: 99\x1b", "--drop", kUserIds, "mmap:" + dir + "/held"});
-  RunResult r = run_reap({"--shm-only", "--shm-dir", dir, "--uid", "65534"});
+  // The --uid's (act_uid()): 65534 as root, the test uid in the unprivileged pass.
+  const std::string u = std::to_string(act_uid());
+  make_file(dir, "held", act_uid(), act_uid());
+  spawn_holder({"--comm", "x\nsummary: 99\x1b", "--drop", u + ":" + u, "mmap:" + dir + "/held"});
+  RunResult r = run_reap({"--shm-only", "--shm-dir", dir, "--uid", u});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   for (const auto& l : split_lines(r.out)) {
     EXPECT_NE(l.rfind("summary: 99", 0), 0u) << "forged line:\n" << r.out;
