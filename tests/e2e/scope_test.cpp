@@ -19,11 +19,11 @@ class Scope : public ReapTest {
 
 TEST_F(Scope, ReapsOnlyWhatAppearedBelowTheCallerSinceSave) {
   auto& before = spawn_victim({"--marker", unique_marker()});
-  auto save = run_command({reap_bin(), "scope", "save", base()});
+  auto save = run_command({reap_bin(), "scope", "save", base()}, as_reap_user());
   ASSERT_EQ(save.exit_code, 0) << save.err;
   auto& after = spawn_victim({"--marker", unique_marker()});
   auto& ignorer = spawn_victim({"--on-int", "ignore"});
-  auto r = run_command({reap_bin(), "scope", "reap", base(), "-g", "5"});
+  auto r = run_command({reap_bin(), "scope", "reap", base(), "-g", "5"}, as_reap_user());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // the ignorer needed SIGKILL
   EXPECT_TRUE(has_line_like(r.out, "process " + std::to_string(after.nodes[0]) +
                                        " (reap-victim): reaped: exited after SIGINT"))
@@ -37,11 +37,13 @@ TEST_F(Scope, ReapsOnlyWhatAppearedBelowTheCallerSinceSave) {
 
 TEST_F(Scope, SweepsOnlySegmentsThatAppearedSinceSave) {
   std::string dir = shm_dir();
-  make_file(dir, "old", 65534, 65534);
-  auto save = run_command({reap_bin(), "scope", "save", base(), "--shm-dir", dir});
+  make_file(dir, "old", act_uid(), act_uid());
+  auto save = run_command({reap_bin(), "scope", "save", base(), "--shm-dir", dir}, as_reap_user());
   ASSERT_EQ(save.exit_code, 0) << save.err;
-  make_file(dir, "new", 65534, 65534);
-  auto r = run_command({reap_bin(), "scope", "reap", base(), "--shm", "--uid", "65534"});
+  make_file(dir, "new", act_uid(), act_uid());
+  auto r = run_command(
+      {reap_bin(), "scope", "reap", base(), "--shm", "--uid", std::to_string(act_uid())},
+      as_reap_user());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(has_line(r.out, "shm new: unlinked")) << r.out;
   EXPECT_TRUE(exists_nofollow(dir + "/old"));
@@ -49,19 +51,20 @@ TEST_F(Scope, SweepsOnlySegmentsThatAppearedSinceSave) {
 }
 
 TEST_F(Scope, RefusesABaselineOfAnotherCallerAMalformedOneAndShmWithoutADir) {
-  ASSERT_EQ(run_command({reap_bin(), "scope", "save", base()}).exit_code, 0);
+  ASSERT_EQ(run_command({reap_bin(), "scope", "save", base()}, as_reap_user()).exit_code, 0);
   auto& victim = spawn_victim({"--marker", unique_marker()});
   // From a shell, reap's parent is the shell: not the process the baseline was saved for.
-  auto other = run_command({"sh", "-c", reap_bin() + " scope reap " + base()});
+  auto other = run_command({"sh", "-c", reap_bin() + " scope reap " + base()}, as_reap_user());
   EXPECT_EQ(other.exit_code, 2);
   EXPECT_TRUE(has_line_like(other.err, "reap: error: scope: " + base() + " was saved for pid "))
       << other.err;
-  auto shm = run_command({reap_bin(), "scope", "reap", base(), "--shm"});
+  auto shm = run_command({reap_bin(), "scope", "reap", base(), "--shm"}, as_reap_user());
   EXPECT_EQ(shm.exit_code, 2);
   EXPECT_TRUE(has_line_like(shm.err, "reap: error: scope reap --shm: ", "records no --shm-dir"))
       << shm.err;
-  std::ofstream(tmp_dir() + "/junk") << "not a baseline\n";
-  auto junk = run_command({reap_bin(), "scope", "reap", tmp_dir() + "/junk"});
+  const std::string junk_file = tmp_dir() + "/junk";  // one dir: tmp_dir() makes a new one
+  std::ofstream(junk_file) << "not a baseline\n";
+  auto junk = run_command({reap_bin(), "scope", "reap", junk_file}, as_reap_user());
   EXPECT_EQ(junk.exit_code, 2);
   EXPECT_EQ(junk.err_lines().size(), 1u) << junk.err;
   EXPECT_TRUE(running(victim.nodes[0])) << "a refusal acted";
