@@ -112,6 +112,10 @@ uid_t test_uid() {
   return uid;
 }
 
+uid_t spare_uid(int n) {
+  return test_uid() + static_cast<uid_t>(100000 * n);
+}
+
 uid_t reap_uid() {
   return unprivileged() ? test_uid() : 0;
 }
@@ -510,7 +514,8 @@ ReapTest::Spawned& ReapTest::spawn(const std::vector<std::string>& argv_in, int 
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
         << argv_in[0] << " (first of a double fork) exited with status " << status;
   }
-  read_ready(s, lines, std::chrono::seconds(10));
+  // A bound for a loaded machine (helpers report within milliseconds when it is not).
+  read_ready(s, lines, std::chrono::seconds(30));
   return s;
 }
 

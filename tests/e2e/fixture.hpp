@@ -38,6 +38,10 @@ namespace reap_e2e {
 bool unprivileged();
 // The unprivileged test uid (see above); its gid has the same number.
 uid_t test_uid();
+// Further uids of this test process (n = 1, 2, ...): test_uid() + 100000 * n. For tests in
+// which reap runs as, or must fail closed on, "another user": a fixed number would be shared
+// with the same test of the other pass (ctest -j runs them side by side) and other checkouts.
+uid_t spare_uid(int n);
 // The uid reap runs as: 0, or test_uid() when unprivileged. Processes the tests start with
 // spawn_victim()/spawn_holder() run as it, so they are reap's by default (no --uid).
 uid_t reap_uid();

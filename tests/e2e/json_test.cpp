@@ -186,10 +186,11 @@ TEST_F(JsonReport, DryRunVerdictsUseUnderscores) {
 
 TEST_F(JsonReport, UninspectableListed) {
   std::string dir = shm_dir();
-  constexpr uid_t kSweeper = 65526;
+  const uid_t kSweeper = spare_uid(1);
+  const std::string s = std::to_string(kSweeper);
   ASSERT_EQ(::chown(dir.c_str(), kSweeper, kSweeper), 0);
   make_file(dir, "held", kSweeper, kSweeper);
-  pid_t h = spawn_holder({"--drop", "65526:65526", "--nondumpable", "fd:" + dir + "/held"});
+  pid_t h = spawn_holder({"--drop", s + ":" + s, "--nondumpable", "fd:" + dir + "/held"});
   RunOptions opts;
   opts.as_uid = kSweeper;
   RunResult r = run_reap({"--shm-only", "--shm-dir", dir, "--json"}, opts);

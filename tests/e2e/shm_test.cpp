@@ -358,13 +358,14 @@ TEST_F(ShmSweep, NonDumpableSameUidHolderBlocksAsUnverifiable) {
 // A process of another uid that the sweeping uid cannot inspect blocks the segments its
 // groups can open, not the private (0600) ones.
 TEST_F(ShmSweep, OtherUidHolderBlocksGroupAccessibleSegments) {
-  constexpr uid_t kSweeper = 65531;
-  constexpr uid_t kOther = 65530;
+  const uid_t kSweeper = spare_uid(1);
+  const uid_t kOther = spare_uid(2);
+  const std::string other = std::to_string(kOther);
   ASSERT_EQ(::chown(dir_.c_str(), kSweeper, kSweeper), 0);
   make_file(dir_, "grp_held", kSweeper, kOther, 0640);
   make_file(dir_, "grp_free", kSweeper, kOther, 0640);
   make_file(dir_, "private", kSweeper, kSweeper, 0600);
-  pid_t h = spawn_holder({"--drop", "65530:65530", "fd:" + seg("grp_held")});
+  pid_t h = spawn_holder({"--drop", other + ":" + other, "fd:" + seg("grp_held")});
   ASSERT_EQ(proc_uid(h), kOther);
   RunOptions as_sweeper;
   as_sweeper.as_uid = kSweeper;
@@ -375,8 +376,8 @@ TEST_F(ShmSweep, OtherUidHolderBlocksGroupAccessibleSegments) {
   EXPECT_TRUE(has_line_like(r.out, "shm grp_held: " + why, ")")) << r.out;
   EXPECT_TRUE(has_line_like(r.out, "shm grp_free: " + why, ")")) << r.out;
   EXPECT_TRUE(has_line(r.out, "shm private: unlinked")) << r.out;
-  EXPECT_TRUE(
-      has_line_like(r.out, "uninspectable " + holder_ref(h) + " uid 65530: permission denied"))
+  EXPECT_TRUE(has_line_like(
+      r.out, "uninspectable " + holder_ref(h) + " uid " + other + ": permission denied"))
       << r.out;
   EXPECT_TRUE(exists_nofollow(seg("grp_held")));
   EXPECT_TRUE(exists_nofollow(seg("grp_free")));
@@ -387,7 +388,7 @@ TEST_F(ShmSweep, OtherUidHolderBlocksGroupAccessibleSegments) {
 // by the rule they block other-accessible segments (here one is even held by a root process
 // the test started).
 TEST_F(ShmSweep, UninspectableRootProcessesBlockOtherAccessibleSegments) {
-  constexpr uid_t kSweeper = 65529;
+  const uid_t kSweeper = spare_uid(1);
   ASSERT_EQ(::chown(dir_.c_str(), kSweeper, kSweeper), 0);
   make_file(dir_, "shared_held", kSweeper, kSweeper, 0644);
   make_file(dir_, "shared_free", kSweeper, kSweeper, 0604);
