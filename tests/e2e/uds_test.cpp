@@ -98,6 +98,8 @@ class UdsTest : public ReapTest {
 };
 
 TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
+  if (unprivileged())
+    GTEST_SKIP() << "root reap acting for --uid 65534 (not yet adapted to the unprivileged pass)";
   bind_at("stale-stream", SOCK_STREAM, true, true);
   bind_at("stale-dgram", SOCK_DGRAM, false, true);
   bind_at("actor@999999.sock", SOCK_STREAM, true, true);
@@ -170,6 +172,8 @@ TEST_F(UdsTest, MissingExplicitDirIsAnErrorAndMissingDefaultIsNothingToDo) {
 }
 
 TEST_F(UdsTest, SocketBoundInAnotherNetworkNamespaceEnteredByRoot) {
+  if (unprivileged())
+    GTEST_SKIP() << "root reap acting for --uid 65534 (not yet adapted to the unprivileged pass)";
   int rd = -1;
   bind_in_other_netns(dir() + "/elsewhere", false, rd);
   bind_at("stale", SOCK_STREAM, true, true);
