@@ -83,10 +83,10 @@ struct RescanContext {
 /// ordered by pid. Zombies and kernel threads never appear (they are gone / not ours).
 /// On a rescan, a process also joins when its parent is a known member (same start time:
 /// not a reused pid), or (heuristics for a child forked while its parent was dying, then
-/// orphaned) when it is new since the earlier scans, owned by the uid, adopted (by PID 1 or
-/// an adopter) and either in the process group of a known member, or (orphan mode) started
-/// after the first signal, in the orphan-mode cwd, and running the same executable as a
-/// known member (a double fork that called setsid() leaves no other trace).
+/// orphaned) when it is owned by the uid, adopted (by PID 1 or an adopter) and either new
+/// since the earlier scans and in the process group of a known member, or (orphan mode)
+/// started after the first signal, in the orphan-mode cwd, and running the same executable
+/// as a known member (a double fork that called setsid() leaves no other trace).
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
                                             RescanContext* rescan = nullptr);
 
