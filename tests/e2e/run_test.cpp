@@ -95,6 +95,7 @@ TEST_F(RunCommand, RefusalsExitTwoWithOneLine) {
            {reap_bin(), "run"},
            {reap_bin(), "run", "--parent", "12345", "--", "true"},
            {reap_bin(), "run", "--shm-only", "--", "true"},
+           {reap_bin(), "run", "--sysv-only", "--", "true"},  // refused before anything runs
            {reap_bin(), "run", "--match", "x", "--", "true"}}) {
     RunResult r = run_command(argv);
     EXPECT_EQ(r.exit_code, 2) << argv.back() << ": " << r.err;
