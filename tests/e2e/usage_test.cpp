@@ -77,12 +77,21 @@ const BadUsage kBad[] = {
     {"UidTrailingGarbage",
      {"-p", "{R}", "-g", "0.3", "--shm", "--shm-dir", "{D}", "--uid", "65534x"}},
     {"UidEmpty", {"-p", "{R}", "-g", "0.3", "--shm", "--shm-dir", "{D}", "--uid", ""}},
+    // (These run in a private IPC namespace with /dev/mqueue hidden: see the test body.)
+    {"ParentAndSysvOnly", {"-p", "{R}", "--sysv-only"}, "--sysv-only"},
+    {"GraceWithMqueueOnly", {"--mqueue-only", "-g", "1"}, "--mqueue-only"},
+    {"SysvAndSysvOnlyTogether", {"--sysv", "--sysv-only"}},
+    {"MqueueDirWithoutMqueue",
+     {"--shm-only", "--shm-dir", "{D}", "--uid", "65534", "--mqueue-dir", "{D}"},
+     "--mqueue-dir needs --mqueue"},
 };
 
 class Refusal : public ReapTest, public ::testing::WithParamInterface<BadUsage> {};
 
 TEST_P(Refusal, ExitsTwoWithOneLineAndActsOnNothing) {
   const BadUsage& bad = GetParam();
+  enter_private_ipc();  // so that cases with --sysv or --mqueue could touch nothing real
+  hide_default_mqueue();
   std::string dir = shm_dir();
   make_file(dir, "leak", 65534, 65534);
   std::string link = tmp_dir() + "/link";
