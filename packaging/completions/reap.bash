@@ -37,7 +37,8 @@ _reap() {
   esac
   local opts="-h --help -V --version -p --parent -g --grace --kill-wait -n --dry-run --check
     --shm --shm-only --shm-dir --uid --cwd --match --adopter --min-age --ignore-uninspectable
-    --allow-root-cwd --allow-any-fs --uds --uds-only --uds-dir --mqueue --mqueue-dir --sysv
+    --allow-root-cwd --allow-any-fs --uds --uds-only --uds-dir --mqueue --mqueue-only --mqueue-dir --sysv
+    --sysv-only
     --json --log-json --metrics-file --color"
   if [[ " ${COMP_WORDS[*]} " == *" run "* ]]; then
     opts="$opts --fail-on-leak --"

@@ -233,7 +233,7 @@ void open_run_sweep_dir(const Options& o, os::ShmDir& dir) {
 }
 
 void execute(const Options& o, const RunScope* scope, core::Report& report) {
-  const bool process_phase = !o.shm_only && !o.uds_only;
+  const bool process_phase = !o.sweeps_only();
   const bool shm_phase = o.shm || o.shm_only;
   os::raise_fd_limit();
 

@@ -126,13 +126,21 @@ ParseResult parse_options(int argc, const char* const* argv) {
   auto* uds_dir_opt = app.add_option("--uds-dir", o.uds_dirs,
                                      "Socket directory to sweep (repeatable; default "
                                      "$XDG_RUNTIME_DIR/tractor, else /tmp/tractor-UID)");
-  app.add_flag("--mqueue", o.mqueue, "Add the POSIX message queue sweep (queues nobody has open)");
+  auto* mqueue = app.add_flag("--mqueue", o.mqueue,
+                              "Add the POSIX message queue sweep (queues nobody has open)");
+  app.add_flag("--mqueue-only", o.mqueue_only,
+               "Only the message queue sweep (with other *-only flags: those sweeps)")
+      ->excludes(mqueue);
   std::string mqueue_dir;
   auto* mqueue_dir_opt = app.add_option(
       "--mqueue-dir", mqueue_dir, "Mounted mqueue file system to sweep (default /dev/mqueue)");
-  app.add_flag("--sysv", o.sysv,
-               "Add the SysV shared memory sweep: unattached segments whose creator and last "
-               "user are gone (opt-in: some software keeps unattached segments on purpose)");
+  auto* sysv =
+      app.add_flag("--sysv", o.sysv,
+                   "Add the SysV shared memory sweep: unattached segments whose creator and last "
+                   "user are gone (opt-in: some software keeps unattached segments on purpose)");
+  app.add_flag("--sysv-only", o.sysv_only,
+               "Only the SysV shared memory sweep (with other *-only flags: those sweeps)")
+      ->excludes(sysv);
   auto* uid_opt =
       app.add_option("--uid", uid, "Owner to act for, name or number (default: effective uid)");
   auto* cwd_opt = app.add_option("--cwd", cwd,
@@ -178,12 +186,14 @@ ParseResult parse_options(int argc, const char* const* argv) {
       o.command = std::move(command);
       if (o.command.empty())
         throw UsageError("run: no command after -- (reap run [options] -- CMD [ARGS...])");
-      if (parent_opt->count() || o.shm_only || o.uds_only || cwd_opt->count() || !match.empty() ||
+      if (parent_opt->count() || o.sweeps_only() || cwd_opt->count() || !match.empty() ||
           !adopters.empty())
         throw UsageError(
-            "run: --parent, --shm-only, --uds-only, --cwd, --match and --adopter do not apply; "
+            "run: --parent, the *-only flags, --cwd, --match and --adopter do not apply; "
             "run reaps what CMD leaves below reap");
     }
+    o.mqueue |= o.mqueue_only;
+    o.sysv |= o.sysv_only;
     if (parent_opt->count()) o.parent = parse_pid_option("--parent", parent);
     if (grace_opt->count()) o.grace = parse_seconds("--grace", grace);
     if (kill_wait_opt->count()) o.kill_wait = parse_seconds("--kill-wait", kill_wait);
@@ -193,24 +203,23 @@ ParseResult parse_options(int argc, const char* const* argv) {
     if (!match.empty()) o.match = match;
     for (const auto& m : o.match)
       if (m.empty()) throw UsageError("--match '': an empty TEXT would match every process");
-    if (o.parent && (o.shm_only || o.uds_only))
+    if (o.parent && o.sweeps_only())
       throw UsageError(
           fmt::format("--parent and {} contradict each other: {} runs no process phase",
-                      o.shm_only ? "--shm-only" : "--uds-only",
-                      o.shm_only ? "--shm-only" : "--uds-only"));
+                      o.only_flag(), o.only_flag()));
     if (o.parent && (cwd_opt->count() || !match.empty() || !adopters.empty()))
       throw UsageError(
           "--cwd, --match and --adopter select orphans; they do not apply with "
           "--parent");
-    if ((o.shm_only || o.uds_only) && (grace_opt->count() || kill_wait_opt->count()))
-      throw UsageError(
-          fmt::format("--grace and --kill-wait apply to the process phase, which {} skips",
-                      o.shm_only ? "--shm-only" : "--uds-only"));
+    if (o.sweeps_only() && (grace_opt->count() || kill_wait_opt->count()))
+      throw UsageError(fmt::format(
+          "--grace and --kill-wait apply to the process phase, which {} skips", o.only_flag()));
     if (!o.shm && !o.shm_only && (shm_dir_opt->count() || any_fs->count()))
       throw UsageError("--shm-dir and --allow-any-fs need --shm or --shm-only");
     if (!o.uds && !o.uds_only && uds_dir_opt->count())
       throw UsageError("--uds-dir needs --uds or --uds-only");
-    if (!o.mqueue && mqueue_dir_opt->count()) throw UsageError("--mqueue-dir needs --mqueue");
+    if (!o.mqueue && mqueue_dir_opt->count())
+      throw UsageError("--mqueue-dir needs --mqueue or --mqueue-only");
     if (mqueue_dir_opt->count()) o.mqueue_dir = mqueue_dir;
     for (const auto& d : o.uds_dirs)
       if (d.empty()) throw UsageError("--uds-dir '': an empty path names no directory");
@@ -218,10 +227,10 @@ ParseResult parse_options(int argc, const char* const* argv) {
     if (!any_sweep && (min_age_opt->count() || o.ignore_uninspectable))
       throw UsageError(
           "--min-age and --ignore-uninspectable need a sweep (--shm, --shm-only, --uds, "
-          "--uds-only, --mqueue or --sysv)");
+          "--uds-only, --mqueue, --mqueue-only, --sysv or --sysv-only)");
     if (o.allow_root_cwd && !cwd_opt->count())
       throw UsageError("--allow-root-cwd goes with --cwd /");
-    const bool orphan_mode = !o.parent && !o.shm_only && !o.uds_only && !run->parsed();
+    const bool orphan_mode = !o.parent && !o.sweeps_only() && !run->parsed();
     if (cwd_opt->count()) {
       struct stat st;
       if (::stat(cwd.c_str(), &st) != 0)

@@ -21,8 +21,10 @@ struct Options {
   bool uds_only = false;                  ///< only sweeps, no process phase
   std::vector<std::string> uds_dirs;      ///< empty: the reference's bindspace
   bool mqueue = false;                    ///< add the POSIX message queue sweep
+  bool mqueue_only = false;               ///< only sweeps, no process phase (sets mqueue)
   std::optional<std::string> mqueue_dir;  ///< unset: /dev/mqueue (absent: nothing to do)
   bool sysv = false;                      ///< add the SysV shared memory sweep (opt-in)
+  bool sysv_only = false;                 ///< only sweeps, no process phase (sets sysv)
   uid_t uid = 0;
   std::string cwd;  ///< orphan mode: --cwd, else the git top-level (else refused)
   bool allow_root_cwd = false;  ///< --cwd / is refused without it
@@ -48,6 +50,16 @@ struct Options {
   std::string metrics_file;
   /// --color; NO_COLOR turns Auto into Never.
   Color color = Color::Auto;
+
+  /// Any `*-only` flag: those sweeps run, the process phase does not.
+  bool sweeps_only() const { return shm_only || uds_only || mqueue_only || sysv_only; }
+  /// The first `*-only` flag given, for messages.
+  const char* only_flag() const {
+    return shm_only      ? "--shm-only"
+           : uds_only    ? "--uds-only"
+           : mqueue_only ? "--mqueue-only"
+                         : "--sysv-only";
+  }
 };
 
 /// Result of parsing: either options to run with, or an exit code to return at once

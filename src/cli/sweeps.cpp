@@ -30,7 +30,6 @@ namespace {
 
 constexpr long kMqueueMagic = 0x19800202;
 
-
 core::SweepVerdictWord outcome_word(const os::UnlinkOutcome& o, std::string& reason) {
   switch (o.result) {
     case os::UnlinkResult::Unlinked:
@@ -55,7 +54,7 @@ void settle(std::vector<core::SweepItem>& items, bool dry_run) {
       if (dry_run) i.outcome = core::SweepVerdictWord::WouldRemove;
     } else {
       i.outcome = i.verdict == core::SweepVerdict::Skipped ? core::SweepVerdictWord::Skipped
-                                                          : core::SweepVerdictWord::Kept;
+                                                           : core::SweepVerdictWord::Kept;
     }
   }
 }
@@ -168,7 +167,7 @@ class MqueueSweep : public core::Sweep {
     for (auto& p : core::plan_shm(entries_, snap, policy)) {
       core::SweepItem item;
       item.name = p.name;
-      item.verdict = p.verdict == core::ShmVerdict::Unlink   ? core::SweepVerdict::Remove
+      item.verdict = p.verdict == core::ShmVerdict::Unlink ? core::SweepVerdict::Remove
                      : p.verdict == core::ShmVerdict::Kept ? core::SweepVerdict::Kept
                                                            : core::SweepVerdict::Skipped;
       item.reason = p.verdict == core::ShmVerdict::Unlink ? "no process has it open" : p.reason;
@@ -309,9 +308,8 @@ std::vector<std::unique_ptr<core::Sweep>> make_extra_sweeps(const Options& o,
       sweeps.push_back(std::make_unique<UdsSweep>(d, true, scope, o.proc_root));
   }
   if (o.mqueue)
-    sweeps.push_back(
-        std::make_unique<MqueueSweep>(o.mqueue_dir.value_or("/dev/mqueue"), o.mqueue_dir.has_value(),
-                                      scope));
+    sweeps.push_back(std::make_unique<MqueueSweep>(o.mqueue_dir.value_or("/dev/mqueue"),
+                                                   o.mqueue_dir.has_value(), scope));
   if (o.sysv) sweeps.push_back(std::make_unique<SysvSweep>(scope));
   return sweeps;
 }

@@ -30,7 +30,7 @@ std::vector<SweepItem> plan_uds(const std::vector<os::DirEntry>& entries,
       item.reason = fmt::format("cannot stat: {}", std::strerror(e.stat_errno));
     } else if (!S_ISSOCK(e.st.st_mode)) {
       item.verdict = SweepVerdict::Skipped;
-      item.reason = S_ISLNK(e.st.st_mode)  ? "not a socket file (symlink)"
+      item.reason = S_ISLNK(e.st.st_mode)   ? "not a socket file (symlink)"
                     : S_ISREG(e.st.st_mode) ? "not a socket file (regular file)"
                     : S_ISDIR(e.st.st_mode) ? "not a socket file (directory)"
                                             : "not a socket file";
@@ -41,8 +41,8 @@ std::vector<SweepItem> plan_uds(const std::vector<os::DirEntry>& entries,
                                 std::strerror(survey.own_errno));
     } else if (survey.bound.count(os::identity(e.st))) {
       item.reason = "bound: a socket is bound to this file";
-    } else if (double age = context.now - static_cast<double>(std::max(e.st.st_mtim.tv_sec,
-                                                                       e.st.st_ctim.tv_sec));
+    } else if (double age = context.now -
+                            static_cast<double>(std::max(e.st.st_mtim.tv_sec, e.st.st_ctim.tv_sec));
                context.min_age && age < *context.min_age) {
       item.reason = fmt::format("changed {:.1f} s ago, younger than --min-age {:.1f} s",
                                 std::max(age, 0.0), *context.min_age);
@@ -56,8 +56,8 @@ std::vector<SweepItem> plan_uds(const std::vector<os::DirEntry>& entries,
           }
       if (blocker) {
         item.holder = blocker->pid;
-        item.reason = fmt::format("unverifiable: pid {} ({}) could have bound it; {}", blocker->pid, blocker->comm,
-                                  blocker->reason);
+        item.reason = fmt::format("unverifiable: pid {} ({}) could have bound it; {}", blocker->pid,
+                                  blocker->comm, blocker->reason);
       } else {
         item.verdict = SweepVerdict::Remove;
         item.reason = "nothing bound";

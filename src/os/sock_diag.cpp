@@ -28,7 +28,7 @@ void take_message(const nlmsghdr* h, DevInoSet& out) {
   const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
   std::size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*msg));
   const auto* attr = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(msg) +
-                                                      NLMSG_ALIGN(sizeof(*msg)));
+                                                     NLMSG_ALIGN(sizeof(*msg)));
   for (; RTA_OK(attr, len); attr = RTA_NEXT(attr, len)) {
     if (attr->rta_type != UNIX_DIAG_VFS || RTA_PAYLOAD(attr) < sizeof(unix_diag_vfs)) continue;
     unix_diag_vfs vfs;
@@ -133,7 +133,9 @@ NetnsSurvey survey_unix_sockets(const Snapshot& snap, const std::string& proc_ro
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
       if (errno == ENOENT || errno == ESRCH) continue;  // exited
-      add_blocker(survey, p, std::string("its network namespace cannot be read: ") + std::strerror(errno), proc_root);
+      add_blocker(survey, p,
+                  std::string("its network namespace cannot be read: ") + std::strerror(errno),
+                  proc_root);
       continue;
     }
     auto [it, fresh] = queried.try_emplace(st.st_ino, 0);
@@ -154,8 +156,10 @@ NetnsSurvey survey_unix_sockets(const Snapshot& snap, const std::string& proc_ro
       }
     }
     if (it->second)
-      add_blocker(survey, p, std::string("its network namespace could not be queried: ") +
-               std::strerror(it->second), proc_root);
+      add_blocker(
+          survey, p,
+          std::string("its network namespace could not be queried: ") + std::strerror(it->second),
+          proc_root);
   }
   return survey;
 }

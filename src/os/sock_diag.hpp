@@ -43,7 +43,7 @@ struct NetnsSurvey {
     std::string comm;
     std::string reason;
     std::optional<std::array<uid_t, 4>> uids;  ///< from /proc/PID/status, when readable
-    std::optional<uid_t> owner_hint;            ///< owner of /proc/PID when status is not
+    std::optional<uid_t> owner_hint;           ///< owner of /proc/PID when status is not
   };
   std::vector<Blocker> blockers;
   std::size_t namespaces = 0;  ///< distinct namespaces queried

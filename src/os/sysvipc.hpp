@@ -33,8 +33,7 @@ struct SysvShmSegment {
 std::optional<std::vector<SysvShmSegment>> parse_sysvipc_shm(std::string_view text);
 
 /// Reads and parses `path`. Returns 0 or an errno (EINVAL for an unparseable header).
-int read_sysv_shm(std::vector<SysvShmSegment>& out,
-                  const std::string& path = "/proc/sysvipc/shm");
+int read_sysv_shm(std::vector<SysvShmSegment>& out, const std::string& path = "/proc/sysvipc/shm");
 
 enum class RmidResult {
   Removed,      ///< IPC_RMID done

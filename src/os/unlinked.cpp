@@ -20,8 +20,7 @@ void for_each_deleted_mapping(std::string_view text,
     DeletedMapping m;
     auto dash = line.find('-');
     auto space = line.find(' ');
-    if (dash == std::string_view::npos || space == std::string_view::npos || dash > space)
-      continue;
+    if (dash == std::string_view::npos || space == std::string_view::npos || dash > space) continue;
     auto a = std::from_chars(line.data(), line.data() + dash, m.start, 16);
     auto b = std::from_chars(line.data() + dash + 1, line.data() + space, m.end, 16);
     if (a.ec != std::errc{} || b.ec != std::errc{} || m.end < m.start) continue;

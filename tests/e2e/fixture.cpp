@@ -5,7 +5,9 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -85,6 +87,24 @@ int remaining_ms(Clock::time_point deadline) {
   ::signal(SIGPIPE, SIG_DFL);
   ::execvp(argv[0], argv.data());
   ::_exit(127);
+}
+
+std::string ns_link(const char* ns) {
+  char buf[128];
+  std::string path = std::string("/proc/self/ns/") + ns;
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// The namespaces this test program started in (the machine's, or its runner's): a sweep of
+// SysV segments or message queues is allowed only once the process has left them.
+const std::string g_start_ipc_ns = ns_link("ipc");
+const std::string g_start_mnt_ns = ns_link("mnt");
+
+bool in_private_ipc() {
+  std::string ipc = ns_link("ipc");
+  std::string mnt = ns_link("mnt");
+  return !ipc.empty() && !mnt.empty() && ipc != g_start_ipc_ns && mnt != g_start_mnt_ns;
 }
 
 std::vector<char*> c_argv(std::vector<std::string>& args) {
@@ -388,6 +408,9 @@ void ReapTest::TearDown() {
   for (Spawned& s : spawned_) {
     if (s.ready_rd >= 0) ::close(s.ready_rd);
   }
+  for (auto m = mounts_.rbegin(); m != mounts_.rend(); ++m)
+    if (::umount2(m->c_str(), MNT_DETACH) != 0)
+      ADD_FAILURE() << "umount " << *m << ": " << std::strerror(errno);
   for (const std::string& d : dirs_) {
     std::error_code ec;
     std::filesystem::remove_all(d, ec);  // never follows symlinks
@@ -427,6 +450,77 @@ std::string ReapTest::tmp_dir() {
   dirs_.emplace_back(d);
   give_to_reap_user(d);
   return d;
+}
+
+void ReapTest::enter_private_ipc() {
+  // Always fresh namespaces, even if an earlier test in this process left it private.
+  ASSERT_EQ(::unshare(CLONE_NEWIPC | CLONE_NEWNS), 0) << "unshare: " << std::strerror(errno);
+  // Nothing mounted here from now on reaches the machine's mount namespace.
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+      << "make / private: " << std::strerror(errno);
+  ASSERT_TRUE(in_private_ipc());
+}
+
+std::string ReapTest::private_mqueue_dir() {
+  if (!in_private_ipc()) {
+    ADD_FAILURE() << "private_mqueue_dir() needs enter_private_ipc() first";
+    return "/nonexistent-reap-e2e-dir";
+  }
+  std::string d = tmp_dir();
+  if (::mount("mqueue", d.c_str(), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    ADD_FAILURE() << "mount mqueue on " << d << ": " << std::strerror(errno);
+    return "/nonexistent-reap-e2e-dir";
+  }
+  mounts_.push_back(d);
+  mqueue_mounts_.push_back(d);
+  return d;
+}
+
+std::string ReapTest::private_tmpfs() {
+  if (!in_private_ipc()) {
+    ADD_FAILURE() << "private_tmpfs() needs enter_private_ipc() first";
+    return "/nonexistent-reap-e2e-dir";
+  }
+  std::string d = tmp_dir();
+  if (::mount("tmpfs", d.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755") != 0) {
+    ADD_FAILURE() << "mount tmpfs on " << d << ": " << std::strerror(errno);
+    return "/nonexistent-reap-e2e-dir";
+  }
+  mounts_.push_back(d);
+  return d;
+}
+
+void ReapTest::hide_default_mqueue() {
+  ASSERT_TRUE(in_private_ipc()) << "hide_default_mqueue() needs enter_private_ipc() first";
+  struct stat st {};
+  if (::lstat("/dev/mqueue", &st) == 0) {
+    ASSERT_EQ(::mount("tmpfs", "/dev/mqueue", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0)
+        << "hide /dev/mqueue: " << std::strerror(errno);
+    mounts_.push_back("/dev/mqueue");
+  }
+  default_mqueue_hidden_ = true;
+}
+
+bool ReapTest::ipc_scoped(const std::vector<std::string>& args, std::string& why) const {
+  auto has = [&](const char* a) { return std::find(args.begin(), args.end(), a) != args.end(); };
+  if ((has("--sysv") || has("--sysv-only")) && !in_private_ipc()) {
+    why = "--sysv outside a private IPC namespace (call enter_private_ipc() first)";
+    return false;
+  }
+  if (has("--mqueue") || has("--mqueue-only")) {
+    auto dir = std::find(args.begin(), args.end(), "--mqueue-dir");
+    bool ok = in_private_ipc() &&
+              (dir == args.end() ? default_mqueue_hidden_
+                                 : dir + 1 != args.end() &&
+                                       std::find(mqueue_mounts_.begin(), mqueue_mounts_.end(),
+                                                 *(dir + 1)) != mqueue_mounts_.end());
+    for (const std::string& a : args) ok = ok && a.rfind("--mqueue-dir=", 0) != 0;
+    if (!ok) {
+      why = "--mqueue on anything but a private_mqueue_dir() (or the hidden default)";
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string ReapTest::unique_marker(const std::string& what) {
@@ -582,14 +676,18 @@ bool ReapTest::wait_state(pid_t pid, char state, std::chrono::milliseconds timeo
 RunResult ReapTest::run_reap(const std::vector<std::string>& args, const RunOptions& opts) {
   auto has = [&](const char* a) { return std::find(args.begin(), args.end(), a) != args.end(); };
   bool scoped = has("-p") || has("--parent") || (has("--cwd") && has("--match")) ||
-                has("--shm-only") || has("--uds-only") || has("-V") || has("--version");
+                has("--shm-only") || has("--uds-only") || has("--mqueue-only") ||
+                has("--sysv-only") || has("-V") || has("--version");
   bool sweep = has("--shm") || has("--shm-only");
   bool uds = has("--uds") || has("--uds-only");
-  if (!scoped || (sweep && !has("--shm-dir")) || (uds && !has("--uds-dir")) ||
-      (has("--mqueue") && !has("--mqueue-dir")) || has("--sysv")) {
+  if (!scoped || (sweep && !has("--shm-dir")) || (uds && !has("--uds-dir"))) {
     ADD_FAILURE() << "refusing to run reap unscoped (needs --parent, or --cwd and --match, "
-                     "and --shm-dir/--uds-dir/--mqueue-dir for sweeps; no --sysv: run it in "
-                     "unshare --ipc)";
+                     "and --shm-dir/--uds-dir for sweeps)";
+    return {};
+  }
+  std::string why;
+  if (!ipc_scoped(args, why)) {
+    ADD_FAILURE() << "refusing to run reap: " << why;
     return {};
   }
   std::vector<std::string> argv = {reap_bin()};

@@ -3,8 +3,11 @@
 // Safety (docs: shared brief TESTING.md): every sweep goes to a private directory made with
 // mkdtemp under /dev/shm, every process the tests signal is one they started, orphan-mode runs
 // always pass a fresh --cwd and a unique --match, and run_reap() refuses (fails the test) to
-// run reap without such scoping. Everything a test starts is tracked by pidfd and killed and
-// collected in TearDown, even when the test fails.
+// run reap without such scoping. SysV and message queue sweeps run only after the test
+// process has moved itself into a private IPC namespace and a private mount namespace
+// (enter_private_ipc), so reap and every helper the test starts see only the test's own
+// segments and queues, on an mqueue file system the test mounted. Everything a test starts is
+// tracked by pidfd and killed and collected in TearDown, even when the test fails.
 //
 // Two modes (tests/e2e/CMakeLists.txt registers the binary twice):
 // - "e2e.*": reap runs as root. Victims run as root; sweeps act for uid 65534 (`--uid 65534`,
@@ -118,6 +121,24 @@ class ReapTest : public ::testing::Test {
   // mkdtemp("/tmp/reap-e2e.XXXXXX") for orphan-mode cwds and other scratch files; owned like
   // shm_dir().
   std::string tmp_dir();
+  // Moves this test process, and so everything it starts afterwards (reap included), into a
+  // private IPC namespace and a private mount namespace whose mounts propagate nowhere.
+  // Required before any --sysv/--mqueue run. (Each test runs in its own process.)
+  void enter_private_ipc();
+  // A fresh mqueue file system (the private IPC namespace's own) mounted on a new private
+  // directory; unmounted in TearDown. Needs enter_private_ipc().
+  std::string private_mqueue_dir();
+  // A fresh tmpfs mounted on a new private directory (a file system nothing else uses, so
+  // whole-file-system reports are exact); unmounted in TearDown. Needs enter_private_ipc().
+  std::string private_tmpfs();
+  // Makes sure /dev/mqueue holds no mqueue file system in the private mount namespace (an
+  // empty tmpfs over it, if it exists), so a run with --mqueue and no --mqueue-dir is safe.
+  void hide_default_mqueue();
+  // Whether args stay inside what the test made, as far as SysV and message queues go:
+  // --sysv only in a private IPC namespace; --mqueue only on a private_mqueue_dir() (or on
+  // the hidden default). Sets why when not.
+  bool ipc_scoped(const std::vector<std::string>& args, std::string& why) const;
+
   // A marker unique to this test process and call.
   std::string unique_marker(const std::string& what = "m");
 
@@ -173,6 +194,9 @@ class ReapTest : public ::testing::Test {
   std::vector<Tracked> tracked_;
   std::deque<Spawned> spawned_;  // deque: references stay valid
   std::vector<std::string> dirs_;
+  std::vector<std::string> mounts_;  // unmounted (in reverse) in TearDown
+  std::vector<std::string> mqueue_mounts_;
+  bool default_mqueue_hidden_ = false;
   int marker_counter_ = 0;
 };
 

@@ -145,7 +145,8 @@ TEST_F(RunCommand, RefusalsExitTwoWithOneLineAndRunNothing) {
            with_cmd({"--match", "x", "--shm", "--shm-dir", dir, "--uid", u}),
            with_cmd({"--cwd", scratch, "--shm", "--shm-dir", dir, "--uid", u}),
            with_cmd({"--adopter", "1", "--shm", "--shm-dir", dir, "--uid", u}),
-           with_cmd({"-g", "abc", "--shm", "--shm-dir", dir, "--uid", u})}) {
+           with_cmd({"-g", "abc", "--shm", "--shm-dir", dir, "--uid", u}),
+           with_cmd({"--sysv-only"})}) {  // refused before anything runs
     RunResult r = run_argv(argv);
     const std::string what = ::testing::PrintToString(argv);
     EXPECT_EQ(r.exit_code, 2) << what << ": " << r.err;

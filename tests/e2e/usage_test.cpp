@@ -81,6 +81,13 @@ const BadUsage kBad[] = {
     {"UidTrailingGarbage",
      {"-p", "{R}", "-g", "0.3", "--shm", "--shm-dir", "{D}", "--uid", "{UID}x"}},
     {"UidEmpty", {"-p", "{R}", "-g", "0.3", "--shm", "--shm-dir", "{D}", "--uid", ""}},
+    // (These run in a private IPC namespace with /dev/mqueue hidden: see the test body.)
+    {"ParentAndSysvOnly", {"-p", "{R}", "--sysv-only"}, "--sysv-only"},
+    {"GraceWithMqueueOnly", {"--mqueue-only", "-g", "1"}, "--mqueue-only"},
+    {"SysvAndSysvOnlyTogether", {"--sysv", "--sysv-only"}},
+    {"MqueueDirWithoutMqueue",
+     {"--shm-only", "--shm-dir", "{D}", "--uid", "65534", "--mqueue-dir", "{D}"},
+     "--mqueue-dir needs --mqueue"},
 };
 
 // What every refused run is given to act on wrongly, all of it the --uid's (act_uid(): the
@@ -94,6 +101,8 @@ class RefusalScene : public ReapTest {
   void SetUp() override {
     ReapTest::SetUp();
     if (HasFatalFailure()) return;
+    enter_private_ipc();  // so that cases with --sysv or --mqueue could touch nothing real
+    hide_default_mqueue();
     const std::string u = std::to_string(act_uid());
     dir_ = shm_dir();
     make_file(dir_, "leak", act_uid(), act_uid());

@@ -1,27 +1,40 @@
 // reap-holder: a test helper that holds files the way real programs hold POSIX shm segments.
 //
 //   reap-holder [--ready-fd N] [--drop UID:GID] [--nondumpable] [--comm NAME]
-//               [--leader-exits] [--big MIB] SPEC...
+//               [--leader-exits] [--big MIB] [--exit] SPEC...
 //
 // Each SPEC is one of
 //   fd:PATH      open PATH and keep the descriptor
 //   mmap:PATH    open PATH, mmap it MAP_SHARED, close the descriptor (only the mapping holds it)
 //   thread:PATH  a thread calls unshare(CLONE_FILES) and then opens PATH, so only that
 //                thread's private fd table refers to the file
+//   sysv:KEY     create a SysV shared memory segment (64 KiB, mode 0600) with KEY (hex with
+//                0x, or decimal); nothing attaches it
+//   shmat:KEY    attach the existing SysV segment KEY and stay attached
+//   mq:NAME      open (creating it, mode 0600) the POSIX message queue /NAME and keep it open
+//   uds:PATH     bind a listening unix stream socket to PATH and keep it (with --exit the
+//                socket file is left behind with nothing bound: a stale socket file)
+// Tests that use sysv, shmat or mq run in a private IPC namespace (tests/e2e/fixture).
 // Files are opened as the invoking user; --drop then switches to UID:GID (no supplementary
 // groups) and --nondumpable clears the dumpable flag afterwards (so /proc/PID/fd and maps
 // cannot be read by the same uid). --comm sets the process name (prctl PR_SET_NAME);
 // --big touches MIB MiB of anonymous memory (a process that takes a while to exit);
 // --leader-exits makes the main thread exit after "ready" while another thread lives on (the
 // leader becomes a zombie, /proc/PID/maps and fd empty). When everything is held the holder
-// writes "ready <pid>\n" to the ready fd (default: stdout) and sleeps until it is killed.
+// writes "ready <pid>\n" to the ready fd (default: stdout) and sleeps until it is killed, or
+// with --exit exits at once (a creator that is gone, leaving what it made behind).
 #include <fcntl.h>
 #include <grp.h>
+#include <mqueue.h>
 #include <sched.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,6 +85,38 @@ void hold_by_mmap(const std::string& path) {
   ::close(fd);  // only the mapping refers to the file now
 }
 
+key_t parse_key(const std::string& text) {
+  return static_cast<key_t>(std::strtol(text.c_str(), nullptr, 0));
+}
+
+void sysv_create(const std::string& key) {
+  if (::shmget(parse_key(key), 64 << 10, IPC_CREAT | IPC_EXCL | 0600) < 0) die("shmget " + key);
+}
+
+void sysv_attach(const std::string& key) {
+  int id = ::shmget(parse_key(key), 0, 0);
+  if (id < 0) die("shmget " + key);
+  if (::shmat(id, nullptr, SHM_RDONLY) == reinterpret_cast<void*>(-1)) die("shmat " + key);
+}
+
+void mq_hold(const std::string& name) {
+  mq_attr attr{};
+  attr.mq_maxmsg = 4;
+  attr.mq_msgsize = 64;
+  if (::mq_open(("/" + name).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600, &attr) == (mqd_t)-1)
+    die("mq_open /" + name);
+}
+
+void uds_bind(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("bind " + path);
+  if (::listen(fd, 1) != 0) die("listen " + path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +129,7 @@ int main(int argc, char** argv) {
   std::string comm;
   bool leader_exits = false;
   unsigned long big_mib = 0;
+  bool exit_when_ready = false;
 
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -106,6 +152,16 @@ int main(int argc, char** argv) {
       leader_exits = true;
     } else if (arg == "--big" && i + 1 < argc) {
       big_mib = std::strtoul(argv[++i], nullptr, 10);
+    } else if (arg == "--exit") {
+      exit_when_ready = true;
+    } else if (arg.rfind("sysv:", 0) == 0) {
+      sysv_create(arg.substr(5));
+    } else if (arg.rfind("shmat:", 0) == 0) {
+      sysv_attach(arg.substr(6));
+    } else if (arg.rfind("mq:", 0) == 0) {
+      mq_hold(arg.substr(3));
+    } else if (arg.rfind("uds:", 0) == 0) {
+      uds_bind(arg.substr(4));
     } else if (arg.rfind("fd:", 0) == 0) {
       int fd = ::open(arg.c_str() + 3, O_RDONLY | O_CLOEXEC);
       if (fd < 0) die("open " + arg.substr(3));
@@ -165,6 +221,7 @@ int main(int argc, char** argv) {
 
   write_all(ready_fd, "ready " + std::to_string(::getpid()) + "\n");
   if (ready_fd != 1) ::close(ready_fd);
+  if (exit_when_ready) return 0;
   if (leader_exits) {
     std::thread([] {
       for (;;) ::pause();
