@@ -21,8 +21,8 @@
 #include "cli/output.hpp"
 #include "cli/run_command.hpp"
 #include "cli/scope_command.hpp"
-#include "cli/sweeps.hpp"
 #include "cli/sinks.hpp"
+#include "cli/sweeps.hpp"
 #include "core/process_policy.hpp"
 #include "core/report.hpp"
 #include "core/shm_policy.hpp"
@@ -169,9 +169,10 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
         for (const auto* item : target_items) {
           auto r = core::describe_plan(*item, o.grace);
           r.verdict = core::ProcessVerdictWord::Kept;
-          r.reason = fmt::format("not signalled: the process tree was still growing after {} "
-                                 "rounds (fork bomb?)",
-                                 kMaxRounds);
+          r.reason = fmt::format(
+              "not signalled: the process tree was still growing after {} "
+              "rounds (fork bomb?)",
+              kMaxRounds);
           report.processes.push_back(std::move(r));
         }
         break;

@@ -166,10 +166,9 @@ void print_human(const core::Report& r, std::ostream& out, bool color) {
   std::vector<std::string> blockers;
   for (const auto& u : r.uninspectable)
     if (u.blocked_something) {
-      out << fmt::format("uninspectable pid {} ({}) uid {}: {}\n", u.pid,
-                         escape_for_terminal(u.comm),
-                         u.uid ? std::to_string(*u.uid) : std::string("?"),
-                         escape_for_terminal(u.reason));
+      out << fmt::format(
+          "uninspectable pid {} ({}) uid {}: {}\n", u.pid, escape_for_terminal(u.comm),
+          u.uid ? std::to_string(*u.uid) : std::string("?"), escape_for_terminal(u.reason));
       blockers.push_back(fmt::format("{} ({})", u.pid, escape_for_terminal(u.comm)));
     }
 
@@ -197,30 +196,32 @@ void print_human(const core::Report& r, std::ostream& out, bool color) {
     for (const auto& sw : r.sweeps) ran |= sw.kind == kind;
     if (!ran) continue;
     using core::SweepVerdictWord;
-    summary += fmt::format(
-        "{} {} {} {}, {} kept, {} errors", summary == "summary:" ? "" : ";", kind,
-        r.dry_run ? r.count(kind, SweepVerdictWord::WouldRemove)
-                  : r.count(kind, SweepVerdictWord::Removed),
-        r.dry_run ? "would be removed" : "removed", r.count(kind, SweepVerdictWord::Kept),
-        r.count(kind, SweepVerdictWord::Error));
+    summary +=
+        fmt::format("{} {} {} {}, {} kept, {} errors", summary == "summary:" ? "" : ";", kind,
+                    r.dry_run ? r.count(kind, SweepVerdictWord::WouldRemove)
+                              : r.count(kind, SweepVerdictWord::Removed),
+                    r.dry_run ? "would be removed" : "removed",
+                    r.count(kind, SweepVerdictWord::Kept), r.count(kind, SweepVerdictWord::Error));
   }
   if (!r.unlinked.empty())
-    summary += fmt::format("; {} unlinked files still held ({} bytes)", r.unlinked.size(),
-                           unlinked_bytes);
+    summary +=
+        fmt::format("; {} unlinked files still held ({} bytes)", r.unlinked.size(), unlinked_bytes);
   if (!r.uninspectable.empty()) {
     // Name the ones that mattered, or say that none did.
     if (blockers.empty()) {
-      summary += fmt::format("; {} processes could not be inspected, none of which could hold "
-                             "these segments",
-                             r.uninspectable.size());
+      summary += fmt::format(
+          "; {} processes could not be inspected, none of which could hold "
+          "these segments",
+          r.uninspectable.size());
     } else {
       std::string names;
       for (std::size_t i = 0; i < blockers.size() && i < 5; ++i)
         names += (i ? ", " : "") + blockers[i];
       if (blockers.size() > 5) names += fmt::format(" and {} more", blockers.size() - 5);
-      summary += fmt::format("; {} processes could not be inspected, and these could hold "
-                             "segments, which are kept: pid {}",
-                             r.uninspectable.size(), names);
+      summary += fmt::format(
+          "; {} processes could not be inspected, and these could hold "
+          "segments, which are kept: pid {}",
+          r.uninspectable.size(), names);
     }
   }
   if (r.command_status) summary += fmt::format("; command exited {}", *r.command_status);

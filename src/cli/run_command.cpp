@@ -99,8 +99,8 @@ int wait_for(pid_t child) {
     pid_t got = ::waitpid(-1, &status, 0);
     if (got == child) return status;
     if (got < 0 && errno != EINTR)
-      throw std::runtime_error(fmt::format("run: lost track of the command (waitpid: {})",
-                                           std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("run: lost track of the command (waitpid: {})", std::strerror(errno)));
   }
 }
 

@@ -144,9 +144,8 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
       // (Started after the first signal is what makes it new to the reap: it may have been
       // seen before with a parent that was alive then.)
       if (!member && sel.mode == ProcessSelection::Mode::Orphan && rescan->reaping_since &&
-          p.starttime >= rescan->reaping_since &&
-          adopters.count(p.ppid) && !adopters.count(p.pid) && in_scope(p) &&
-          known_exes.count(snap.exe_of(p).exe))
+          p.starttime >= rescan->reaping_since && adopters.count(p.ppid) &&
+          !adopters.count(p.pid) && in_scope(p) && known_exes.count(snap.exe_of(p).exe))
         member = true;
       if (member) {
         roots.push_back(&p);

@@ -97,5 +97,4 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
 std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
                                                       const ProcessSelection& sel);
 
-
 }  // namespace reap::core

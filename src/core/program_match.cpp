@@ -49,7 +49,7 @@ std::string script_of(Interpreter kind, const std::vector<std::string>& args) {
       for (std::size_t k = 1; k < a.size(); ++k) {
         opt = a[k];
         if (opt == 'm' || opt == 'c' || opt == 'W' || opt == 'X') {
-          std::string value = k + 1 < a.size()            ? std::string(a.substr(k + 1))
+          std::string value = k + 1 < a.size()      ? std::string(a.substr(k + 1))
                               : i + 1 < args.size() ? args[i + 1]
                                                     : std::string();
           if (opt == 'm') return value;

@@ -152,9 +152,9 @@ ProcessReportItem describe_outcome(const ProcessPlanItem& item, const os::Target
       break;
     case os::TargetResult::Failed:
       r.verdict = ProcessVerdictWord::Error;
-      r.reason = o.sent_sigint
-                     ? fmt::format("SIGINT sent, but SIGKILL could not be: {}", std::strerror(o.err))
-                     : fmt::format("cannot signal: {}", std::strerror(o.err));
+      r.reason = o.sent_sigint ? fmt::format("SIGINT sent, but SIGKILL could not be: {}",
+                                             std::strerror(o.err))
+                               : fmt::format("cannot signal: {}", std::strerror(o.err));
       break;
   }
   return r;

@@ -64,7 +64,7 @@ struct Report {
   std::optional<int> command_status;
   /// The exit code reap returns, when it differs from exit_code() (`reap run`).
   std::optional<int> final_exit_code;
-  std::vector<SweepReport> sweeps;      ///< uds, mqueue, sysv (core/sweep.hpp), in order
+  std::vector<SweepReport> sweeps;     ///< uds, mqueue, sysv (core/sweep.hpp), in order
   std::vector<UnlinkedItem> unlinked;  ///< unlinked but still held, in the swept file systems
 
   /// 1 when a process needed SIGKILL or survived or could not be signalled, or an unlink

@@ -5,19 +5,19 @@
 #include <linux/kcmp.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <map>
-#include <set>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -152,8 +152,8 @@ struct Worker {
       if (options->unlinked_devs.count(id.dev) && !options->watch.count(id)) {
         // An unlisted file on a swept file system: unlinked while open? (rare: stat then)
         struct statx stx;
-        if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE,
-                    &stx) == 0 &&
+        if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE, &stx) ==
+                0 &&
             stx.stx_nlink == 0)
           note_unlinked({pid, id, HoldKind::Fd, static_cast<off_t>(stx.stx_size)});
       }
@@ -279,8 +279,7 @@ struct Worker {
 
   /// Reads the fd tables of the threads that do not share the table of `self_tid` (the
   /// thread whose table was read already).
-  int scan_thread_fd_tables(int base, const char* task_path, const ProcessInfo& p,
-                            pid_t self_tid) {
+  int scan_thread_fd_tables(int base, const char* task_path, const ProcessInfo& p, pid_t self_tid) {
     // A thread may have unshared its fd table (unshare(CLONE_FILES)): /proc/PID/fd shows
     // only the leader's. kcmp(KCMP_FILES) tells whether a task shares the leader's table;
     // where kcmp is unavailable, every task's table is read.
@@ -333,7 +332,6 @@ struct Worker {
     p.uninspectable_reason = std::string("could not be read: ") + std::strerror(err);
     processes.push_back(std::move(p));
   }
-
 
   /// Fills `p` from a parsed stat.
   static void take_stat(ProcessInfo& p, StatFields&& st) {
@@ -734,9 +732,9 @@ Snapshot scan_proc(const ScanOptions& options) {
       // A pid can name a new process only after the allocator wrapped around the pid space
       // (or after a privileged write to ns_last_pid): re-read start times only if it could
       // have, judging by how many forks happened (or when the counter is unreadable).
-      bool wrap_possible = now == 0 || forks == 0 ||
-                           static_cast<long long>(now - forks) * 2 >=
-                               space - static_cast<long long>(seen.size());
+      bool wrap_possible =
+          now == 0 || forks == 0 ||
+          static_cast<long long>(now - forks) * 2 >= space - static_cast<long long>(seen.size());
       forks = now;
       ++snap.relists;
       quiet = true;  // unless this listing shows a process not read yet
@@ -761,9 +759,8 @@ Snapshot scan_proc(const ScanOptions& options) {
       storm.pid = 0;
       storm.comm = "processes created during the scan";
       storm.inspected = false;
-      storm.uninspectable_reason =
-          "new processes kept appearing while /proc was read (" +
-          std::to_string(kMaxRelists) + " re-listings)";
+      storm.uninspectable_reason = "new processes kept appearing while /proc was read (" +
+                                   std::to_string(kMaxRelists) + " re-listings)";
       late.processes.push_back(std::move(storm));
     }
   }
@@ -780,8 +777,9 @@ Snapshot scan_proc(const ScanOptions& options) {
   }
   if (!replaced.empty()) {
     // Drop the dead process's entry. Its holdings stay: a dead holder only keeps a segment.
-    std::erase_if(snap.processes,
-                  [&](const ProcessInfo& p) { return replaced.count({p.pid, p.starttime}) > 0; });
+    std::erase_if(snap.processes, [&](const ProcessInfo& p) {
+      return replaced.count({p.pid, p.starttime}) > 0;
+    });
   }
   if (snap.others_hidden) {
     // Stands for every process hidepid keeps out of the listing: any uid but ours.

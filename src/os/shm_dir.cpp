@@ -131,7 +131,8 @@ UnlinkOutcome ShmDir::unlink_if_same(const std::string& name, const DevIno& expe
     if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
     return {UnlinkResult::Failed, errno};
   }
-  if ((st.st_mode & S_IFMT) != type || !(DevIno::of(st) == expected)) return {UnlinkResult::Replaced, 0};
+  if ((st.st_mode & S_IFMT) != type || !(DevIno::of(st) == expected))
+    return {UnlinkResult::Replaced, 0};
   if (::unlinkat(fd_.get(), name.c_str(), 0) != 0) {
     if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
     return {UnlinkResult::Failed, errno};

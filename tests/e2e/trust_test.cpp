@@ -14,8 +14,8 @@
 #include <dirent.h>
 
 #include <filesystem>
-#include <regex>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -105,8 +105,8 @@ TEST_F(Trust, RunAsAnOrdinaryUserReapsItsLeakAndFailsOnIt) {
 // Item 2: everything after `--` is the command's, byte for byte: none of it is taken as an
 // option of reap (a `-n` there made reap a dry run, `--version` printed reap's version).
 TEST_F(Trust, RunGivesEveryWordAfterTheSeparatorToTheCommand) {
-  RunResult r = run_command({reap_bin(), "run", "--", "sh", "-c", "printf '%s|' \"$@\"", "sh",
-                             "-n", "--version", "--shm", "--json", "-p", "1", "--"},
+  RunResult r = run_command({reap_bin(), "run", "--", "sh", "-c", "printf '%s|' \"$@\"", "sh", "-n",
+                             "--version", "--shm", "--json", "-p", "1", "--"},
                             as_user());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "-n|--version|--shm|--json|-p|1|--|");
@@ -129,8 +129,8 @@ TEST_F(Trust, OrphanModeRefusesOutsideAGitWorkTreeWithoutCwd) {
   std::string marker = unique_marker("nogit");
   pid_t v = orphan(cwd, marker, "exit");
   ASSERT_GT(v, 0);
-  RunResult r = run_command({reap_bin(), "--adopter", self(), "--match", marker, "-g", "0.5"},
-                            as_user(cwd));
+  RunResult r =
+      run_command({reap_bin(), "--adopter", self(), "--match", marker, "-g", "0.5"}, as_user(cwd));
   EXPECT_EQ(r.exit_code, 2) << r.out;
   ASSERT_EQ(r.err_lines().size(), 1u) << r.err;
   EXPECT_NE(r.err.find("not in a git work tree"), std::string::npos) << r.err;
@@ -138,9 +138,9 @@ TEST_F(Trust, OrphanModeRefusesOutsideAGitWorkTreeWithoutCwd) {
   EXPECT_TRUE(running(v));
 
   // Control: named explicitly, the same scope takes it (so the refusal above mattered).
-  RunResult ok = run_command(
-      {reap_bin(), "--adopter", self(), "--cwd", cwd, "--match", marker, "-g", "0.5"},
-      as_user(cwd));
+  RunResult ok =
+      run_command({reap_bin(), "--adopter", self(), "--cwd", cwd, "--match", marker, "-g", "0.5"},
+                  as_user(cwd));
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_TRUE(wait_gone(v, std::chrono::seconds(3))) << ok.out;
 }
@@ -220,8 +220,8 @@ TEST_F(Trust, SweepDirMustBeAMemoryFilesystem) {
   EXPECT_NE(r.err.find("not a memory filesystem"), std::string::npos) << r.err;
   EXPECT_TRUE(exists_nofollow(dir + "/bash_history"));
 
-  RunResult forced = run_command({reap_bin(), "--shm-only", "--shm-dir", dir, "--allow-any-fs"},
-                                 as_user());
+  RunResult forced =
+      run_command({reap_bin(), "--shm-only", "--shm-dir", dir, "--allow-any-fs"}, as_user());
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_FALSE(exists_nofollow(dir + "/bash_history")) << forced.out;
 }
@@ -320,9 +320,8 @@ TEST_F(Trust, RunKeepsItsSegmentsWhileItsProcessesLiveAndFailsOnWhatItLeft) {
   std::string dir = shm_dir();
   std::string pidfile = tmp_dir() + "/pids";
   std::string script = victim_bin() + " --ready-fd 1 --double-fork > " + pidfile +
-                       " 2>/dev/null; : > " +
-                       dir + "/psm_run && chown 65534:65534 " + dir + "/psm_run && chmod 600 " +
-                       dir + "/psm_run";
+                       " 2>/dev/null; : > " + dir + "/psm_run && chown 65534:65534 " + dir +
+                       "/psm_run && chmod 600 " + dir + "/psm_run";
   RunResult r = run_command({reap_bin(), "run", "--shm", "--shm-dir", dir, "--uid", "65534", "-g",
                              "0.5", "--fail-on-leak", "--", "sh", "-c", script});
   std::istringstream in(slurp(pidfile));
@@ -332,10 +331,11 @@ TEST_F(Trust, RunKeepsItsSegmentsWhileItsProcessesLiveAndFailsOnWhatItLeft) {
   ASSERT_GT(root_victim, 0) << r.err;
   track(root_victim);
   EXPECT_TRUE(running(root_victim));
-  EXPECT_TRUE(has_line_like(r.err, "process " + std::to_string(root_victim) + " (reap-victim): kept: owned by uid 0"))
+  EXPECT_TRUE(has_line_like(
+      r.err, "process " + std::to_string(root_victim) + " (reap-victim): kept: owned by uid 0"))
       << r.err;
-  EXPECT_TRUE(has_line_like(r.err, "shm psm_run: kept: the run's process " +
-                                       std::to_string(root_victim)))
+  EXPECT_TRUE(
+      has_line_like(r.err, "shm psm_run: kept: the run's process " + std::to_string(root_victim)))
       << r.err;
   EXPECT_TRUE(exists_nofollow(dir + "/psm_run"));
   EXPECT_EQ(r.exit_code, 1) << "a leak that was kept still counts for --fail-on-leak\n" << r.err;
@@ -498,8 +498,9 @@ TEST_F(Trust, SigkillThatCouldNotBeSentIsAnError) {
   ASSERT_EQ(proc_uid(child), kUser);
   RunResult r = run_reap({"-p", std::to_string(root.pid), "-g", "0.5"}, as_user());
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(has_line_like(r.out, "process " + std::to_string(child) +
-                                       " (reap-victim): error: SIGINT sent, but SIGKILL could not be"))
+  EXPECT_TRUE(
+      has_line_like(r.out, "process " + std::to_string(child) +
+                               " (reap-victim): error: SIGINT sent, but SIGKILL could not be"))
       << r.out;
   EXPECT_TRUE(running(child));
 }

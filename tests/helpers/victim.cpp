@@ -304,8 +304,7 @@ int main(int argc, char** argv) {
     ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n < 0) die("readlink /proc/self/exe");
     g_self_path.assign(buf, static_cast<size_t>(n));
-    g_daemon_args = {"reap-victim", "--on-int", "ignore", "--ready-fd",
-                     std::to_string(g_ready_fd)};
+    g_daemon_args = {"reap-victim", "--on-int", "ignore", "--ready-fd", std::to_string(g_ready_fd)};
     if (!marker.empty()) g_daemon_args.insert(g_daemon_args.end(), {"--marker", marker});
     for (std::string& a : g_daemon_args) g_daemon_argv.push_back(a.data());
     g_daemon_argv.push_back(nullptr);

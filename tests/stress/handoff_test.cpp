@@ -43,7 +43,7 @@ struct Relay {
     ::nanosleep(&ts, nullptr);
     if (relay.stop.load()) ::_exit(0);
     pid_t child = ::fork();
-    if (child < 0) continue;  // try again later, still holding
+    if (child < 0) continue;   // try again later, still holding
     if (child == 0) continue;  // the successor holds on (inherited fd / mapping)
     relay.handoffs.fetch_add(1);
     if (map != MAP_FAILED) ::munmap(map, 4096);

@@ -17,7 +17,8 @@ ShmPlanItem to_unlink(const std::string& name) {
 TEST(Report, AlreadyGoneIsNotCountedAsUnlinked) {
   Report r;
   r.shm_phase = true;
-  r.shm.push_back(describe_shm(to_unlink("a"), false, os::UnlinkOutcome{os::UnlinkResult::Unlinked, 0}));
+  r.shm.push_back(
+      describe_shm(to_unlink("a"), false, os::UnlinkOutcome{os::UnlinkResult::Unlinked, 0}));
   r.shm.push_back(
       describe_shm(to_unlink("b"), false, os::UnlinkOutcome{os::UnlinkResult::AlreadyGone, 0}));
   EXPECT_EQ(r.count(ShmVerdictWord::Unlinked), 1u);
