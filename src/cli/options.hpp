@@ -26,7 +26,7 @@ struct Options {
   bool sysv = false;                      ///< add the SysV shared memory sweep (opt-in)
   bool sysv_only = false;                 ///< only sweeps, no process phase (sets sysv)
   uid_t uid = 0;
-  std::string cwd;  ///< orphan mode: --cwd, else the git top-level (else refused)
+  std::string cwd;              ///< orphan mode: --cwd, else the git top-level (else refused)
   bool allow_root_cwd = false;  ///< --cwd / is refused without it
   bool allow_any_fs = false;    ///< --shm-dir need not be a memory filesystem
   std::vector<std::string> match{"python"};

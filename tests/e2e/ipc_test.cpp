@@ -88,7 +88,8 @@ class PrivateIpc : public ReapTest {
 using SysvSweep = PrivateIpc;
 
 TEST_F(SysvSweep, RemovesOnlyUnattachedSegmentsWhoseCreatorAndLastUserAreGone) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   pid_t dead = gone_holder(kNobody, {"sysv:0x5201"});
   pid_t dead2 = gone_holder(kNobody, {"sysv:0x5202"});
   pid_t last = gone_holder(kNobody, {"shmat:0x5202"});  // attached, then detached at exit
@@ -163,7 +164,8 @@ TEST_F(SysvSweep, JsonAndUnprivileged) {
 // No process inspection decides a SysV verdict (nattch and the pids come from the kernel), so
 // a root-owned segment is judged like any other; what reap cannot verify, it keeps.
 TEST_F(SysvSweep, RootOwnedSegmentsAreJudgedByTheSameFactsAndAnUnseenCreatorKeepsOne) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   gone_holder(0, {"sysv:0x5221"});
   int root_owned = shmid_of(0x5221);
   gone_holder(kNobody, {"sysv:0x5222"});
@@ -190,7 +192,8 @@ TEST_F(SysvSweep, RootOwnedSegmentsAreJudgedByTheSameFactsAndAnUnseenCreatorKeep
 using MqueueSweep = PrivateIpc;
 
 TEST_F(MqueueSweep, RemovesQueuesNobodyHasOpenAndReportsUnlinkedOpenOnes) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   std::string mq = private_mqueue_dir();
   gone_holder(kNobody, {"mq:free", "mq:psm_1a2b"});
   pid_t h = holder(kNobody, {"mq:held", "mq:unlinked"});
@@ -266,7 +269,8 @@ TEST_F(MqueueSweep, AnUnmountedDefaultIsNothingToDoAndAnExplicitNonMqueueDirIsAn
 using ReportHints = PrivateIpc;
 
 TEST_F(ReportHints, UnlinkedButMappedSegmentAndNamePatterns) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   // A tmpfs of its own: the unlinked-but-held report covers the whole file system, and here
   // nothing else can be on it, so the total is exact.
   std::string dir = private_tmpfs();

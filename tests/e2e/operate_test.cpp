@@ -162,7 +162,8 @@ TEST_F(Operate, MetricsFileIsValidPrometheusTextAndReplacedAtomically) {
 }
 
 TEST_F(Operate, DeletedButMappedBytesAreMeasured) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   make("held");
   pid_t h = spawn_holder({"mmap:" + dir_ + "/held"});
   ASSERT_EQ(::unlink((dir_ + "/held").c_str()), 0);  // unlinked, still mapped by h
@@ -213,7 +214,8 @@ TEST_F(Operate, TerminalGetsColourUnlessNoColor) {
 }
 
 TEST_F(Operate, NothingFoundSaysWhatWasSearched) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   std::string cwd = tmp_dir();
   std::string marker = unique_marker("nothing");
   RunResult r = run_reap({"--cwd", cwd, "--match", marker, "-n"});
@@ -247,7 +249,8 @@ TEST_F(Operate, HelpShowsValueNamesExamplesAndExitCodes) {
 }
 
 TEST_F(Operate, GraceStatusLineOnATerminalOnly) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& parent = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
   std::string cmd = reap_bin() + " -p " + std::to_string(parent.pid) + " -g 1.2 --kill-wait 1";
   RunResult tty = in_pty(cmd);

@@ -148,7 +148,8 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
 }
 
 TEST_F(TractorFront, DescendantsGetSigintAndTheParentIsLeftAlone) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& s = spawn_victim(
       {"--marker", unique_marker("p"), "--child", "--on-int exit", "--child", "--on-int exit"}, 3);
   auto kids = children_of(s);
@@ -161,7 +162,8 @@ TEST_F(TractorFront, DescendantsGetSigintAndTheParentIsLeftAlone) {
 }
 
 TEST_F(TractorFront, DefaultGraceIsThreeSecondsThenSigkillAndExitOne) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& s = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
   auto kids = children_of(s);
   RunResult r = tractor({"-p", std::to_string(s.pid)});
@@ -173,7 +175,8 @@ TEST_F(TractorFront, DefaultGraceIsThreeSecondsThenSigkillAndExitOne) {
 }
 
 TEST_F(TractorFront, GraceIsPrintedAsPythonPrintsAFloat) {
-  if (unprivileged()) GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
+  if (unprivileged())
+    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& s = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
   auto kids = children_of(s);
   RunResult r = tractor({"-ng1", "-p", std::to_string(s.pid)});  // clustered: -n -g 1

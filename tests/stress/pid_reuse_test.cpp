@@ -140,8 +140,8 @@ TEST_F(PidReuse, EscalateLeavesTheNewOwnerOfAReusedPidAlone) {
 // Start times have clock-tick (10 ms) resolution: a pid reused within the tick in which the
 // scanned process started passes the start-time re-check. For a process read that young the
 // scan keeps the pidfd it opened before reading the stat, so it names the scanned process,
-// which is dead. Here the collision is forced (the target carries the new process's start time, as a
-// same-tick reuse would) and the pinned pidfd must still reach nobody.
+// which is dead. Here the collision is forced (the target carries the new process's start time, as
+// a same-tick reuse would) and the pinned pidfd must still reach nobody.
 TEST_F(PidReuse, PinnedPidfdReachesNobodyEvenWhenStartTimesCollide) {
   if (rerun_in_pid_namespace()) return;
   ASSERT_NO_FATAL_FAILURE(start_target(true));
