@@ -67,24 +67,6 @@ double wall_now() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-/// Threads pay off for the holder index (fd tables and maps of every process); a scan of
-/// stat alone is faster in one thread (measured: 5 ms against 12-20 ms with two).
-unsigned scan_threads(const Options& o, bool holders) {
-  if (o.threads) return o.threads;
-  if (!holders) return 1;
-  return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-}
-
-/// The identities the holder index must answer for: the owner's regular files.
-std::unordered_set<os::DevIno, os::DevInoHash> candidates(const std::vector<os::DirEntry>& entries,
-                                                          uid_t uid) {
-  std::unordered_set<os::DevIno, os::DevInoHash> ids;
-  for (const auto& e : entries)
-    if (!e.stat_errno && S_ISREG(e.st.st_mode) && e.st.st_uid == uid)
-      ids.insert(os::identity(e.st));
-  return ids;
-}
-
 core::ProcessSelection selection_from(const Options& o, const RunScope* scope) {
   core::ProcessSelection sel;
   sel.self = ::getpid();
@@ -204,19 +186,6 @@ bool reap_processes(const Options& o, const core::ProcessSelection& sel, const o
   return signalled;
 }
 
-/// Opens the sweep directory, refusing (exit 2) what is not a memory filesystem unless
-/// --allow-any-fs says otherwise: a sweep elsewhere could delete ordinary files.
-void open_sweep_dir(const Options& o, os::ShmDir& dir) {
-  std::string error;
-  if (!dir.open(o.shm_dir, error)) throw Refusal(error);
-  std::string fs;
-  if (!o.allow_any_fs && !dir.on_memory_fs(fs))
-    throw Refusal(fmt::format(
-        "--shm-dir {}: not a memory filesystem ({}); POSIX shm lives on tmpfs, and a sweep "
-        "elsewhere could delete ordinary files (--allow-any-fs overrides)",
-        util::escape_for_terminal(o.shm_dir), fs));
-}
-
 /// The first process of a `reap run` that is still there after the process phase.
 const core::ProcessReportItem* run_process_left(const core::Report& report) {
   for (const auto& p : report.processes)
@@ -227,11 +196,76 @@ const core::ProcessReportItem* run_process_left(const core::Report& report) {
   return nullptr;
 }
 
-}  // namespace
-
-void open_run_sweep_dir(const Options& o, os::ShmDir& dir) {
-  open_sweep_dir(o, dir);
+/// The scan's options for what the sweeps watch (the union over all of them).
+void watch_all(const std::vector<std::unique_ptr<core::Sweep>>& sweeps, os::ScanOptions& scan) {
+  scan.watch.clear();
+  scan.unlinked_devs.clear();
+  for (const auto& s : sweeps) s->watch(scan);
 }
+
+bool any_needs_scan(const std::vector<std::unique_ptr<core::Sweep>>& sweeps) {
+  return std::any_of(sweeps.begin(), sweeps.end(), [](const auto& s) { return s->needs_scan(); });
+}
+
+/// The sweeps' steps after the process phase, over one snapshot for all of them: plan (and
+/// plan again after waiting for exiting holders), hold back for `reap run`, act, report.
+/// `scan`: the options that made `snap` (for the wait). `discounted`: processes the dry run
+/// would have reaped.
+void sweep_all(const Options& o, const RunScope* scope,
+               std::vector<std::unique_ptr<core::Sweep>>& sweeps, os::Snapshot& snap,
+               os::ScanOptions& scan, const std::set<pid_t>& discounted, core::Report& report) {
+  core::SweepContext context;
+  context.uid = o.uid;
+  context.discounted = discounted;
+  context.ignore_uninspectable = o.ignore_uninspectable;
+  context.min_age = o.min_age;
+  context.now = wall_now();
+  for (auto& s : sweeps) s->plan(snap, context);
+  // A process that is exiting (freeing a large address space, say) may refuse to show its
+  // files for a moment; where one keeps something, wait for it (bounded) and judge again.
+  std::set<pid_t> exiting;
+  for (const auto& s : sweeps) exiting.merge(s->exiting_holders(snap));
+  if (!exiting.empty()) {
+    watch_all(sweeps, scan);  // (let go after the scan: rebuilt for the few it re-reads)
+    os::settle_exiting(snap, scan, exiting);
+    for (auto& s : sweeps) s->plan(snap, context);
+  }
+  std::set<pid_t> blockers;
+  bool judges_uninspectable = false;
+  for (const auto& s : sweeps)
+    if (s->judges_uninspectable()) {
+      judges_uninspectable = true;
+      s->blockers(blockers);
+    }
+  // `reap run`: while a process of the run is still there, an object of the run that nothing
+  // holds yet may be one it is about to open (or bind, or attach). Nothing of the run is
+  // swept then, of any kind.
+  if (const core::ProcessReportItem* left = scope ? run_process_left(report) : nullptr)
+    for (auto& s : sweeps)
+      s->hold_back(left->pid,
+                   fmt::format("the run's process {} ({}) is still there ({}); the "
+                               "run's {} are swept only once all of its processes "
+                               "are gone",
+                               left->pid, left->comm, core::word(left->verdict), s->objects()));
+  for (auto& s : sweeps) {
+    if (!o.dry_run) report.acted |= s->act();
+    s->report(snap, o.dry_run, report);
+  }
+  if (judges_uninspectable)
+    for (const auto* p : snap.uninspectable()) {
+      core::UninspectableItem u{p->pid, p->comm, std::nullopt, p->uninspectable_reason,
+                                blockers.count(p->pid) > 0};
+      if (p->have_status) u.uid = p->euid();
+      report.uninspectable.push_back(std::move(u));
+    }
+  if (o.ignore_uninspectable && !blockers.empty())
+    std::cerr << fmt::format(
+        "reap: warning: --ignore-uninspectable: {} process(es) that could hold these "
+        "{} were not inspected and were ignored\n",
+        blockers.size(), report.shm_phase ? "segments" : "queues");
+}
+
+}  // namespace
 
 void execute(const Options& o, const RunScope* scope, core::Report& report) {
   const bool process_phase = !o.sweeps_only();
@@ -243,41 +277,32 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
   report.process_phase = process_phase;
   report.shm_phase = shm_phase;
 
-  // Scan: the directory is listed before /proc is read, so a segment created after the
-  // listing is not a candidate, and one opened before the scan is seen as held.
-  os::ShmDir own_dir;
-  const os::ShmDir& dir = scope && scope->dir ? *scope->dir : own_dir;
-  std::vector<os::DirEntry> entries;
-  auto list_entries = [&] {
-    entries = dir.list(scan_threads(o, true));
-    if (scope)  // `reap run`: only what appeared during the run is its leak
-      std::erase_if(entries, [&](const os::DirEntry& e) {
-        return scope->preexisting.count(os::identity(e.st)) > 0;
-      });
-  };
-  if (shm_phase) {
-    if (!(scope && scope->dir)) open_sweep_dir(o, own_dir);
-    list_entries();
-    report.shm_dir = o.shm_dir;
-  }
-  // The other sweeps (uds, mqueue, sysv) list now too, so that their refusals come before
-  // anything is acted on; they scan and plan after the shm phase.
-  auto extra_sweeps = make_extra_sweeps(o, scope ? scope->extra : nullptr);
-  list_extra_sweeps(extra_sweeps);
+  // List every sweep before /proc is read, so that an object created after the listing is
+  // no candidate and one opened before the scan is seen as held; and so that every
+  // refusal comes before anything is acted on. The order is the tractor-compatible one:
+  // shm, uds, mqueue, sysv.
+  std::vector<std::unique_ptr<core::Sweep>> sweeps;
+  if (shm_phase) sweeps.push_back(make_shm_sweep(o, scope));
+  for (auto& s : make_extra_sweeps(o, scope ? scope->extra : nullptr))
+    sweeps.push_back(std::move(s));
+  for (auto& s : sweeps) s->list();
+  if (shm_phase) report.shm_dir = o.shm_dir;
   core::ProcessSelection sel;
   if (process_phase) sel = selection_from(o, scope);
+  // Scan: one pass over /proc for the process phase and every sweep (the union of what
+  // they watch). A sweep alone with nothing of the uid's to judge needs no holder index: no
+  // /proc scan at all.
   os::ScanOptions scan;
   scan.proc_root = o.proc_root;
   scan.process_details = process_phase;
   scan.pin = process_phase && !o.dry_run;
-  scan.threads = scan_threads(o, shm_phase);
   scan.maps_query = !o.maps_text;
-  if (shm_phase) scan.watch = candidates(entries, o.uid);
-  if (shm_phase) scan.unlinked_devs.insert(dir.dev());
+  watch_all(sweeps, scan);
+  scan.threads = scan_threads(o, shm_phase || !scan.watch.empty());
   g_phases.mark("list");
-  // A sweep alone with no candidate of the uid needs no holder index: no /proc scan at all.
-  const bool need_scan = process_phase || !scan.watch.empty();
+  const bool need_scan = process_phase || any_needs_scan(sweeps);
   os::Snapshot snap = need_scan ? os::scan_proc(scan) : os::Snapshot{};
+  decltype(scan.watch)().swap(scan.watch);  // as large as the listing: not kept meanwhile
   g_phases.mark("scan");
   if (snap.unreadable)
     std::cerr << fmt::format(
@@ -327,95 +352,19 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
   if (std::getenv("REAP_TEST_FAULT_AFTER_PROCESS_PHASE"))  // test hook: see docs/CLI.md
     throw std::runtime_error("injected fault after the process phase (test hook)");
 
-  // Shm phase. After a real reap the holder index is stale (holders died, time passed):
-  // list and scan again so the sweep judges the present, not the past.
-  if (shm_phase) {
-    os::ScanOptions used = scan;
-    if (signalled) {
-      list_entries();
-      used.process_details = false;
-      used.pin = false;
-      used.watch = candidates(entries, o.uid);
-      snap = used.watch.empty() ? os::Snapshot{} : os::scan_proc(used);
-    }
-    core::ShmPolicy policy;
-    policy.uid = o.uid;
-    policy.min_age = o.min_age;
-    policy.now = wall_now();
-    policy.ignore_uninspectable = o.ignore_uninspectable;
-    if (o.dry_run) policy.discounted = planned_targets;  // they would be gone by then
-    // Who blocks what is worked out before the listing is let go: a sweep of 100,000
-    // entries should not hold the listing, the plan and the report all at once.
-    core::ShmPolicy blocking = policy;
-    blocking.ignore_uninspectable = false;
-    auto plan = core::plan_shm(entries, snap, policy);
-    // A process that is exiting (freeing a large address space, say) may refuse to show its
-    // files for a moment; where one keeps a segment, wait for it (bounded) and judge again.
-    std::set<pid_t> exiting;
-    for (const auto& item : plan)
-      if (item.verdict == core::ShmVerdict::Kept && item.holder)
-        if (const os::ProcessInfo* p = snap.find(*item.holder); p && p->exiting)
-          exiting.insert(p->pid);
-    if (!exiting.empty()) {
-      os::settle_exiting(snap, used, exiting);
-      plan = core::plan_shm(entries, snap, policy);
-    }
-    auto blockers = core::blocking_uninspectable(entries, snap, blocking);
-    std::vector<os::DirEntry>().swap(entries);
-    // `reap run`: while a process of the run is still there, a segment of the run that no
-    // process holds yet may be one it is about to open. Nothing of the run is swept then.
-    if (const core::ProcessReportItem* left = scope ? run_process_left(report) : nullptr)
-      for (auto& item : plan)
-        if (item.verdict == core::ShmVerdict::Unlink) {
-          item.verdict = core::ShmVerdict::Kept;
-          item.holder = left->pid;
-          item.reason = fmt::format(
-              "the run's process {} ({}) is still there ({}); the run's segments are swept "
-              "only once all of its processes are gone",
-              left->pid, left->comm, core::word(left->verdict));
-        }
-    report.shm.reserve(plan.size());
-    // Act: each re-check and unlink is independent of the others. (Unlinks in one
-    // directory serialise on its lock in the kernel; the re-checks overlap with them.)
-    std::vector<std::optional<os::UnlinkOutcome>> outcomes(plan.size());
-    if (!o.dry_run) {
-      util::parallel_for(plan.size(), scan_threads(o, true), [&](std::size_t i) {
-        if (plan[i].verdict == core::ShmVerdict::Unlink)
-          outcomes[i] = dir.unlink_if_same(plan[i].name, plan[i].id);
-      });
-      for (const auto& out : outcomes) report.acted |= out.has_value();
-    }
-    for (std::size_t i = 0; i < plan.size(); ++i) {
-      report.shm.push_back(core::describe_shm(std::move(plan[i]), o.dry_run, outcomes[i]));
-      report.shm.back().likely = core::attribute(report.shm.back().name, pid_alive);
-    }
-    std::vector<core::ShmPlanItem>().swap(plan);
-    std::set<pid_t> blocker_pids;
-    for (const auto* p : blockers) blocker_pids.insert(p->pid);
-    for (const auto* p : snap.uninspectable()) {
-      core::UninspectableItem u{p->pid, p->comm, std::nullopt, p->uninspectable_reason,
-                                blocker_pids.count(p->pid) > 0};
-      if (p->have_status) u.uid = p->euid();
-      report.uninspectable.push_back(std::move(u));
-    }
-    for (const auto& u : snap.unlinked) {
-      core::UnlinkedItem item{"shm", u.pid, "?", u.kind == os::HoldKind::Mmap,
-                              static_cast<unsigned long long>(u.size)};
-      if (const auto* p = snap.find(u.pid)) item.comm = p->comm;
-      report.unlinked.push_back(std::move(item));
-    }
-    if (o.ignore_uninspectable && !blockers.empty())
-      std::cerr << fmt::format(
-          "reap: warning: --ignore-uninspectable: {} process(es) that could hold these "
-          "segments were not inspected and were ignored\n",
-          blockers.size());
+  // The sweeps. After a real reap the holder index is stale (holders died, time passed):
+  // list and scan again, once for all of them, so they judge the present, not the past.
+  // (Without a reap nothing was done since the scan: every sweep judges from it.)
+  if (sweeps.empty()) return;
+  if (signalled) {
+    for (auto& s : sweeps) s->relist();
+    scan.process_details = false;
+    scan.pin = false;
+    watch_all(sweeps, scan);
+    snap = any_needs_scan(sweeps) ? os::scan_proc(scan) : os::Snapshot{};
+    decltype(scan.watch)().swap(scan.watch);
   }
-
-  // Then unix socket files, message queues, SysV segments (the tractor-compatible order).
-  run_extra_sweeps(o, extra_sweeps, o.dry_run ? planned_targets : std::set<pid_t>{}, report);
-  if (!o.dry_run)
-    for (const auto& sw : report.sweeps)
-      for (const auto& i : sw.items) report.acted |= i.verdict == core::SweepVerdict::Remove;
+  sweep_all(o, scope, sweeps, snap, scan, o.dry_run ? planned_targets : std::set<pid_t>{}, report);
 }
 
 namespace {

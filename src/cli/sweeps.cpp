@@ -4,14 +4,15 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -47,34 +48,74 @@ core::SweepVerdictWord outcome_word(const os::UnlinkOutcome& o, std::string& rea
   return core::SweepVerdictWord::Error;
 }
 
-/// Fills each item's outcome for a dry run or for items not acted on.
-void settle(std::vector<core::SweepItem>& items, bool dry_run) {
-  for (auto& i : items) {
-    if (i.verdict == core::SweepVerdict::Remove) {
-      if (dry_run) i.outcome = core::SweepVerdictWord::WouldRemove;
-    } else {
-      i.outcome = i.verdict == core::SweepVerdict::Skipped ? core::SweepVerdictWord::Skipped
-                                                           : core::SweepVerdictWord::Kept;
-    }
-  }
-}
-
-/// One directory of socket files.
-class UdsSweep : public core::Sweep {
+/// What the uds, mqueue and sysv sweeps share: their items (core::SweepItem), how they are
+/// held back and how they are reported.
+class ItemSweep : public core::Sweep {
  public:
-  UdsSweep(std::string dir, bool explicit_dir, const ExtraPreexisting* scope, std::string proc)
-      : path_(std::move(dir)), explicit_(explicit_dir), scope_(scope), proc_(std::move(proc)) {}
-  const char* kind() const override { return "uds"; }
-
-  void list() override {
-    struct stat st;
-    if (!explicit_ && ::lstat(path_.c_str(), &st) != 0 && errno == ENOENT) {
-      note_ = "no such directory: nothing to do";
-      return;
+  void hold_back(pid_t holder, const std::string& reason) override {
+    for (auto& item : items_)
+      if (item.verdict == core::SweepVerdict::Remove) {
+        item.verdict = core::SweepVerdict::Kept;
+        item.holder = holder;
+        item.reason = reason;
+      }
+  }
+  void report(const os::Snapshot&, bool dry_run, core::Report& out) override {
+    for (auto& i : items_) {  // the outcome of what was not acted on
+      if (i.verdict == core::SweepVerdict::Remove) {
+        if (dry_run) i.outcome = core::SweepVerdictWord::WouldRemove;
+      } else {
+        i.outcome = i.verdict == core::SweepVerdict::Skipped ? core::SweepVerdictWord::Skipped
+                                                             : core::SweepVerdictWord::Kept;
+      }
     }
+    out.sweeps.push_back({kind(), {source()}, note_, std::move(items_)});
+    items_.clear();
+  }
+
+ protected:
+  /// The directory or table it reads, as the report names it.
+  virtual std::string source() const = 0;
+  /// Removes each item the plan says, with `remove(i)` (a re-checked removal of item i).
+  template <class Remove>
+  bool act_with(Remove remove) {
+    bool attempted = false;
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      auto& item = items_[i];
+      if (item.verdict != core::SweepVerdict::Remove) continue;
+      attempted = true;
+      std::string reason;
+      item.outcome = remove(i, reason);
+      if (!reason.empty()) item.reason = reason;
+    }
+    return attempted;
+  }
+
+  std::string note_;  ///< e.g. "not mounted: nothing to do"
+  std::vector<core::SweepItem> items_;
+};
+
+/// A directory of files of one type (socket files, queues), held open by fd and listed
+/// before the scan; under `reap run`, what was there before the command is left out.
+class DirSweep : public ItemSweep {
+ public:
+  bool needs_scan() const override { return open_; }
+  bool act() override {
+    return act_with([&](std::size_t i, std::string& reason) {
+      return outcome_word(dir_.unlink_if_same(items_[i].name, ids_[i], type_), reason);
+    });
+  }
+
+ protected:
+  DirSweep(std::string dir, bool explicit_dir, const ExtraPreexisting* scope, const char* flag,
+           mode_t type)
+      : path_(std::move(dir)), explicit_(explicit_dir), scope_(scope), flag_(flag), type_(type) {}
+  std::string source() const override { return path_; }
+  /// Opens and lists the directory (refusals name the sweep's own flag).
+  void open_and_list() {
     std::string error;
     if (!dir_.open(path_, error)) {
-      if (error.rfind("--shm-dir", 0) == 0) error.replace(0, 9, "--uds-dir");
+      if (error.rfind("--shm-dir", 0) == 0) error.replace(0, 9, flag_);
       throw Refusal(error);
     }
     open_ = true;
@@ -83,49 +124,59 @@ class UdsSweep : public core::Sweep {
       std::erase_if(entries_, [&](const os::DirEntry& e) {
         return scope_->files.count(os::identity(e.st)) > 0;
       });
-  }
-  void watch(os::ScanOptions&) const override {}
-  void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
-    if (!open_) return;
-    auto survey = os::survey_unix_sockets(snap, proc_);
-    items_ = core::plan_uds(entries_, survey, context, pid_alive);
     ids_.clear();
     for (const auto& e : entries_) ids_.push_back(os::identity(e.st));
   }
-  void act() override {
-    for (std::size_t i = 0; i < items_.size(); ++i) {
-      auto& item = items_[i];
-      if (item.verdict != core::SweepVerdict::Remove) continue;
-      std::string reason;
-      item.outcome = outcome_word(dir_.unlink_if_same(item.name, ids_[i], S_IFSOCK), reason);
-      if (!reason.empty()) item.reason = reason;
-    }
-  }
-  core::SweepReport report(bool dry_run) override {
-    settle(items_, dry_run);
-    return {"uds", {path_}, note_, std::move(items_)};
-  }
 
- private:
   std::string path_;
   bool explicit_;
   const ExtraPreexisting* scope_;
-  std::string proc_;
+  const char* flag_;
+  mode_t type_;
   bool open_ = false;
-  std::string note_;
   os::ShmDir dir_;
   std::vector<os::DirEntry> entries_;
-  std::vector<os::DevIno> ids_;
-  std::vector<core::SweepItem> items_;
+  std::vector<os::DevIno> ids_;  ///< of entries_, in order: the plans keep listing order
+};
+
+/// One directory of socket files.
+class UdsSweep : public DirSweep {
+ public:
+  UdsSweep(std::string dir, bool explicit_dir, const ExtraPreexisting* scope, std::string proc)
+      : DirSweep(std::move(dir), explicit_dir, scope, "--uds-dir", S_IFSOCK),
+        proc_(std::move(proc)) {}
+  const char* kind() const override { return "uds"; }
+  const char* objects() const override { return "socket files"; }
+
+  void list() override {
+    struct stat st;
+    if (!explicit_ && ::lstat(path_.c_str(), &st) != 0 && errno == ENOENT) {
+      note_ = "no such directory: nothing to do";
+      return;
+    }
+    open_and_list();
+  }
+  void watch(os::ScanOptions&) const override {}  // the kernel's socket table decides
+  void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
+    if (!open_) return;
+    // The socket table is read now, not at the scan: sock_diag answers for the present.
+    auto survey = os::survey_unix_sockets(snap, proc_);
+    items_ = core::plan_uds(entries_, survey, context, pid_alive);
+  }
+
+ private:
+  std::string proc_;
 };
 
 /// The mounted mqueue file system: queues are its regular files, and an open queue shows in
-/// the holder's fd table with the queue's identity, so the shm policy decides for it.
-class MqueueSweep : public core::Sweep {
+/// the holder's fd table with the queue's identity, so the shm policy decides for it (and
+/// fails closed on the processes reap could not inspect, as for shm).
+class MqueueSweep : public DirSweep {
  public:
   MqueueSweep(std::string dir, bool explicit_dir, const ExtraPreexisting* scope)
-      : path_(std::move(dir)), explicit_(explicit_dir), scope_(scope) {}
+      : DirSweep(std::move(dir), explicit_dir, scope, "--mqueue-dir", S_IFREG) {}
   const char* kind() const override { return "mqueue"; }
+  const char* objects() const override { return "queues"; }
 
   void list() override {
     struct statfs fs {};
@@ -138,17 +189,7 @@ class MqueueSweep : public core::Sweep {
       throw Refusal(fmt::format("--mqueue-dir {}: {}", util::escape_for_terminal(path_),
                                 err ? std::strerror(err) : "not a mounted mqueue file system"));
     }
-    std::string error;
-    if (!dir_.open(path_, error)) {
-      if (error.rfind("--shm-dir", 0) == 0) error.replace(0, 9, "--mqueue-dir");
-      throw Refusal(error);
-    }
-    open_ = true;
-    entries_ = dir_.list();
-    if (scope_)
-      std::erase_if(entries_, [&](const os::DirEntry& e) {
-        return scope_->files.count(os::identity(e.st)) > 0;
-      });
+    open_and_list();
   }
   void watch(os::ScanOptions& scan) const override {
     if (!open_) return;
@@ -164,51 +205,52 @@ class MqueueSweep : public core::Sweep {
     policy.now = context.now;
     policy.ignore_uninspectable = context.ignore_uninspectable;
     policy.discounted = context.discounted;
+    items_.clear();
     for (auto& p : core::plan_shm(entries_, snap, policy)) {
       core::SweepItem item;
-      item.name = p.name;
       item.verdict = p.verdict == core::ShmVerdict::Unlink ? core::SweepVerdict::Remove
                      : p.verdict == core::ShmVerdict::Kept ? core::SweepVerdict::Kept
                                                            : core::SweepVerdict::Skipped;
-      item.reason = p.verdict == core::ShmVerdict::Unlink ? "no process has it open" : p.reason;
+      item.reason =
+          p.verdict == core::ShmVerdict::Unlink ? "no process has it open" : std::move(p.reason);
       item.holder = p.holder;
       item.uid = p.uid;
       item.size = static_cast<unsigned long long>(p.size);
       item.likely = core::attribute(p.name, pid_alive);
+      item.name = std::move(p.name);
       items_.push_back(std::move(item));
-      ids_.push_back(p.id);
     }
+    policy.ignore_uninspectable = false;
+    blockers_.clear();
+    for (const auto* p : core::blocking_uninspectable(entries_, snap, policy))
+      blockers_.insert(p->pid);
   }
-  void act() override {
-    for (std::size_t i = 0; i < items_.size(); ++i) {
-      auto& item = items_[i];
-      if (item.verdict != core::SweepVerdict::Remove) continue;
-      std::string reason;
-      item.outcome = outcome_word(dir_.unlink_if_same(item.name, ids_[i]), reason);
-      if (!reason.empty()) item.reason = reason;
-    }
+  std::set<pid_t> exiting_holders(const os::Snapshot& snap) const override {
+    std::set<pid_t> exiting;
+    for (const auto& item : items_)
+      if (item.verdict == core::SweepVerdict::Kept && item.holder)
+        if (const os::ProcessInfo* p = snap.find(*item.holder); p && p->exiting)
+          exiting.insert(p->pid);
+    return exiting;
   }
-  core::SweepReport report(bool dry_run) override {
-    settle(items_, dry_run);
-    return {"mqueue", {path_}, note_, std::move(items_)};
+  bool judges_uninspectable() const override { return open_; }
+  void blockers(std::set<pid_t>& out) const override {
+    out.insert(blockers_.begin(), blockers_.end());
+  }
+  void report(const os::Snapshot& snap, bool dry_run, core::Report& out) override {
+    ItemSweep::report(snap, dry_run, out);
+    if (open_) append_unlinked(snap, dir_.dev(), "mqueue", out);
   }
 
  private:
-  std::string path_;
-  bool explicit_;
-  const ExtraPreexisting* scope_;
-  bool open_ = false;
-  std::string note_;
-  os::ShmDir dir_;
-  std::vector<os::DirEntry> entries_;
-  std::vector<os::DevIno> ids_;
-  std::vector<core::SweepItem> items_;
+  std::set<pid_t> blockers_;
 };
 
-class SysvSweep : public core::Sweep {
+class SysvSweep : public ItemSweep {
  public:
   explicit SysvSweep(const ExtraPreexisting* scope) : scope_(scope) {}
   const char* kind() const override { return "sysv"; }
+  const char* objects() const override { return "segments"; }
   void list() override {
     if (int err = os::read_sysv_shm(segments_)) {
       if (err == ENOENT) {
@@ -222,6 +264,9 @@ class SysvSweep : public core::Sweep {
         return scope_->sysv.count({s.shmid, s.ctime}) > 0;
       });
   }
+  /// Its facts are the kernel's (nattch, creator and last-attach pids, checked by kill(0)
+  /// at plan time): no /proc scan.
+  bool needs_scan() const override { return false; }
   void watch(os::ScanOptions&) const override {}
   void plan(const os::Snapshot&, const core::SweepContext& context) override {
     items_ = core::plan_sysv(segments_, context, pid_alive);
@@ -229,47 +274,33 @@ class SysvSweep : public core::Sweep {
       return s.uid != context.uid && s.cuid != context.uid;
     });
   }
-  void act() override {
-    for (std::size_t i = 0; i < items_.size(); ++i) {
-      auto& item = items_[i];
-      if (item.verdict != core::SweepVerdict::Remove) continue;
+  bool act() override {
+    return act_with([&](std::size_t i, std::string& reason) {
       auto out = os::rmid_if_same(segments_[i]);
       switch (out.result) {
         case os::RmidResult::Removed:
-          item.outcome = core::SweepVerdictWord::Removed;
-          break;
+          return core::SweepVerdictWord::Removed;
         case os::RmidResult::AlreadyGone:
-          item.outcome = core::SweepVerdictWord::Removed;
-          item.reason = "already gone";
-          break;
+          reason = "already gone";
+          return core::SweepVerdictWord::Removed;
         case os::RmidResult::Changed:
-          item.outcome = core::SweepVerdictWord::Kept;
-          item.reason = "changed since the scan (attached, marked or replaced); left alone";
-          break;
+          reason = "changed since the scan (attached, marked or replaced); left alone";
+          return core::SweepVerdictWord::Kept;
         case os::RmidResult::Failed:
-          item.outcome = core::SweepVerdictWord::Error;
-          item.reason = fmt::format("IPC_RMID failed: {}", std::strerror(out.err));
           break;
       }
-    }
+      reason = fmt::format("IPC_RMID failed: {}", std::strerror(out.err));
+      return core::SweepVerdictWord::Error;
+    });
   }
-  core::SweepReport report(bool dry_run) override {
-    settle(items_, dry_run);
-    return {"sysv", {"/proc/sysvipc/shm"}, note_, std::move(items_)};
-  }
+
+ protected:
+  std::string source() const override { return "/proc/sysvipc/shm"; }
 
  private:
   const ExtraPreexisting* scope_;
-  std::string note_;
   std::vector<os::SysvShmSegment> segments_;
-  std::vector<core::SweepItem> items_;
 };
-
-double wall_now() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 }  // namespace
 
@@ -333,37 +364,20 @@ ExtraPreexisting snapshot_extra(const Options& o) {
   return pre;
 }
 
-void list_extra_sweeps(std::vector<std::unique_ptr<core::Sweep>>& sweeps) {
-  for (auto& s : sweeps) s->list();
-}
-
-void run_extra_sweeps(const Options& o, std::vector<std::unique_ptr<core::Sweep>>& sweeps,
-                      const std::set<pid_t>& discounted, core::Report& report) {
-  if (sweeps.empty()) return;
-  os::ScanOptions scan;
-  scan.proc_root = o.proc_root;
-  scan.process_details = false;  // the holder index and the process list are enough
-  scan.maps_query = !o.maps_text;
-  scan.threads = o.threads ? o.threads : 2;
-  for (auto& s : sweeps) s->watch(scan);
-  os::Snapshot snap = os::scan_proc(scan);
-  core::SweepContext context;
-  context.uid = o.uid;
-  context.discounted = discounted;
-  context.ignore_uninspectable = o.ignore_uninspectable;
-  context.min_age = o.min_age;
-  context.now = wall_now();
-  for (auto& s : sweeps) s->plan(snap, context);
-  if (!o.dry_run)
-    for (auto& s : sweeps) s->act();
-  for (auto& s : sweeps) report.sweeps.push_back(s->report(o.dry_run));
-  // Files unlinked while still held, on the mqueue file system.
+void append_unlinked(const os::Snapshot& snap, dev_t dev, const char* kind, core::Report& out) {
   for (const auto& u : snap.unlinked) {
-    core::UnlinkedItem item{"mqueue", u.pid, "?", u.kind == os::HoldKind::Mmap,
+    if (u.id.dev != dev) continue;
+    core::UnlinkedItem item{kind, u.pid, "?", u.kind == os::HoldKind::Mmap,
                             static_cast<unsigned long long>(u.size)};
     if (const auto* p = snap.find(u.pid)) item.comm = p->comm;
-    report.unlinked.push_back(std::move(item));
+    out.unlinked.push_back(std::move(item));
   }
+}
+
+unsigned scan_threads(const Options& o, bool holders) {
+  if (o.threads) return o.threads;
+  if (!holders) return 1;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
 }
 
 }  // namespace reap::cli
