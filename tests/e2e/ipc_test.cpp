@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "fixture.hpp"
 
@@ -264,6 +266,47 @@ TEST_F(MqueueSweep, AnUnmountedDefaultIsNothingToDoAndAnExplicitNonMqueueDirIsAn
   EXPECT_TRUE(exists_nofollow(plain + "/q"));
 }
 
+// A process reap cannot inspect (here: non-dumpable, of the queues' own uid, with reap running
+// as that uid) could have a queue open: the queue is kept, and the report lists the process
+// as one that blocked something, as for shm.
+TEST_F(MqueueSweep, UninspectableProcessesThatCouldOpenAQueueAreReported) {
+  std::string mq = private_mqueue_dir();
+  gone_holder(kNobody, {"mq:free"});
+  pid_t hidden = holder(0, {"--drop", "65534:65534", "--nondumpable", "mq:rootheld"});
+  std::string h = std::to_string(hidden);
+  RunOptions as_nobody;
+  as_nobody.as_uid = kNobody;
+  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq}, as_nobody);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has_line_like(r.out, "mqueue free: kept: unverifiable: pid " + h +
+                                       " (reap-holder) could not be inspected ("))
+      << r.out;
+  EXPECT_TRUE(has_line_like(r.out, "uninspectable pid " + h + " (reap-holder) uid 65534: "))
+      << r.out;
+  EXPECT_TRUE(exists_nofollow(mq + "/free"));
+
+  auto j = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--json", "-n"}, as_nobody);
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  bool listed = false;
+  for (const auto& u : doc["uninspectable"])
+    if (u["pid"] == hidden) {
+      listed = true;
+      EXPECT_EQ(u["blocked"], true);
+      EXPECT_EQ(u["uid"], kNobody);
+    }
+  EXPECT_TRUE(listed) << j.out;
+
+  auto o = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--ignore-uninspectable"}, as_nobody);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_TRUE(has_line(o.out, "mqueue free: removed: no process has it open")) << o.out;
+  EXPECT_TRUE(has_line_like(o.err, "reap: warning: --ignore-uninspectable: ",
+                            " process(es) that could hold these queues were not inspected and "
+                            "were ignored"))
+      << o.err;
+  EXPECT_FALSE(exists_nofollow(mq + "/free"));
+}
+
 // ---- The unlinked-but-held report and the likely creator ------------------------------------
 
 using ReportHints = PrivateIpc;
@@ -378,6 +421,43 @@ TEST_F(RunSweeps, SweepsOnlyWhatAppearedDuringTheRunForEachKind) {
   EXPECT_FALSE(exists_nofollow(uds + "/during.sock"));
   EXPECT_FALSE(exists_nofollow(mq + "/during"));
   EXPECT_LT(shmid_of(0x5302), 0);
+}
+
+// While a process of the run is still there (kept: it runs as root, the run acts for 65534),
+// none of the run's objects is swept, of any kind: the process may be about to bind, open or
+// attach one. --fail-on-leak still fails the job for them.
+TEST_F(RunSweeps, KeepsEveryKindWhileAProcessOfTheRunIsStillThere) {
+  std::string uds = tmp_dir();
+  ASSERT_EQ(::chown(uds.c_str(), kNobody, kNobody), 0);
+  std::string mq = private_mqueue_dir();
+  std::string pidfile = tmp_dir() + "/pids";
+  std::string script = victim_bin() + " --ready-fd 1 --double-fork > " + pidfile +
+                       " 2>/dev/null; setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                       holder_bin() + " --exit uds:" + uds + "/during.sock mq:during sysv:0x5311";
+  RunResult r = run_guarded({reap_bin(), "run", "--uds", "--uds-dir", uds, "--mqueue",
+                             "--mqueue-dir", mq, "--sysv", "--uid", "65534", "-g", "0.5",
+                             "--fail-on-leak", "--", "sh", "-c", script});
+  std::ifstream in(pidfile);
+  std::string tag;
+  pid_t left = -1;
+  in >> tag >> left;
+  ASSERT_GT(left, 0) << r.err;  // never kill(-1, ...)
+  track(left);
+  EXPECT_TRUE(running(left));
+  std::string l = std::to_string(left);
+  EXPECT_TRUE(has_line_like(r.err, "process " + l + " (reap-victim): kept: owned by uid 0"))
+      << r.err;
+  const std::string why =
+      ": kept: the run's process " + l + " (reap-victim) is still there (kept); the run's ";
+  const std::string end = " are swept only once all of its processes are gone";
+  EXPECT_TRUE(has_line(r.err, "uds during.sock" + why + "socket files" + end)) << r.err;
+  EXPECT_TRUE(has_line(r.err, "mqueue during" + why + "queues" + end)) << r.err;
+  int seg = shmid_of(0x5311);
+  ASSERT_GE(seg, 0) << "the run's segment is kept";
+  EXPECT_TRUE(has_line(r.err, "sysv " + sysv_name(seg, 0x5311) + why + "segments" + end)) << r.err;
+  EXPECT_TRUE(exists_nofollow(uds + "/during.sock"));
+  EXPECT_TRUE(exists_nofollow(mq + "/during"));
+  EXPECT_EQ(r.exit_code, 1) << "a leak that was kept still counts for --fail-on-leak";
 }
 
 }  // namespace
