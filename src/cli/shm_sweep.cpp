@@ -66,29 +66,19 @@ class ShmSweep : public core::Sweep {
     scan.unlinked_devs.insert(dir()->dev());
   }
   void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
-    core::ShmPolicy policy;
-    policy.uid = context.uid;
-    policy.min_age = context.min_age;
-    policy.now = context.now;
-    policy.ignore_uninspectable = context.ignore_uninspectable;
-    policy.discounted = context.discounted;
+    auto policy = core::shm_policy_for(context);
     plan_ = core::plan_shm(entries_, snap, policy);
     // Who blocks what is worked out while the listing is still here (it is let go before
     // the report is made: a sweep of 100,000 entries should not hold the listing, the plan
     // and the report all at once).
-    policy.ignore_uninspectable = false;
-    blockers_.clear();
-    for (const auto* p : core::blocking_uninspectable(entries_, snap, policy))
-      blockers_.insert(p->pid);
+    blockers_ = core::blocker_pids(entries_, snap, policy);
   }
   /// A process that is exiting (freeing a large address space, say) may refuse to show its
   /// files for a moment; where one keeps a segment, the flow waits for it and plans again.
   std::set<pid_t> exiting_holders(const os::Snapshot& snap) const override {
     std::set<pid_t> exiting;
     for (const auto& item : plan_)
-      if (item.verdict == core::ShmVerdict::Kept && item.holder)
-        if (const os::ProcessInfo* p = snap.find(*item.holder); p && p->exiting)
-          exiting.insert(p->pid);
+      if (item.verdict == core::ShmVerdict::Kept) core::add_if_exiting(snap, item.holder, exiting);
     return exiting;
   }
   bool judges_uninspectable() const override { return true; }

@@ -199,12 +199,7 @@ class MqueueSweep : public DirSweep {
   }
   void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
     if (!open_) return;
-    core::ShmPolicy policy;
-    policy.uid = context.uid;
-    policy.min_age = context.min_age;
-    policy.now = context.now;
-    policy.ignore_uninspectable = context.ignore_uninspectable;
-    policy.discounted = context.discounted;
+    auto policy = core::shm_policy_for(context);
     items_.clear();
     for (auto& p : core::plan_shm(entries_, snap, policy)) {
       core::SweepItem item;
@@ -220,17 +215,13 @@ class MqueueSweep : public DirSweep {
       item.name = std::move(p.name);
       items_.push_back(std::move(item));
     }
-    policy.ignore_uninspectable = false;
-    blockers_.clear();
-    for (const auto* p : core::blocking_uninspectable(entries_, snap, policy))
-      blockers_.insert(p->pid);
+    blockers_ = core::blocker_pids(entries_, snap, policy);
   }
   std::set<pid_t> exiting_holders(const os::Snapshot& snap) const override {
     std::set<pid_t> exiting;
     for (const auto& item : items_)
-      if (item.verdict == core::SweepVerdict::Kept && item.holder)
-        if (const os::ProcessInfo* p = snap.find(*item.holder); p && p->exiting)
-          exiting.insert(p->pid);
+      if (item.verdict == core::SweepVerdict::Kept)
+        core::add_if_exiting(snap, item.holder, exiting);
     return exiting;
   }
   bool judges_uninspectable() const override { return open_; }

@@ -50,6 +50,16 @@ bool could_open(const os::ProcessInfo& p, const os::FileStat& st) {
   return false;
 }
 
+ShmPolicy shm_policy_for(const SweepContext& context) {
+  ShmPolicy policy;
+  policy.uid = context.uid;
+  policy.min_age = context.min_age;
+  policy.now = context.now;
+  policy.ignore_uninspectable = context.ignore_uninspectable;
+  policy.discounted = context.discounted;
+  return policy;
+}
+
 std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
                                   const os::Snapshot& snap, const ShmPolicy& policy) {
   std::vector<ShmPlanItem> plan;
@@ -127,6 +137,19 @@ std::vector<const os::ProcessInfo*> blocking_uninspectable(const std::vector<os:
     }
   }
   return out;
+}
+
+std::set<pid_t> blocker_pids(const std::vector<os::DirEntry>& entries, const os::Snapshot& snap,
+                             ShmPolicy policy) {
+  policy.ignore_uninspectable = false;
+  std::set<pid_t> pids;
+  for (const auto* p : blocking_uninspectable(entries, snap, policy)) pids.insert(p->pid);
+  return pids;
+}
+
+void add_if_exiting(const os::Snapshot& snap, std::optional<pid_t> holder, std::set<pid_t>& out) {
+  if (!holder) return;
+  if (const os::ProcessInfo* p = snap.find(*holder); p && p->exiting) out.insert(p->pid);
 }
 
 }  // namespace reap::core

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sweep.hpp"
 #include "os/proc_scan.hpp"
 #include "os/shm_dir.hpp"
 
@@ -21,6 +22,9 @@ struct ShmPolicy {
   bool ignore_uninspectable = false;  ///< the one explicit override of failing closed
   std::set<pid_t> discounted;         ///< holders about to be reaped (dry run: planned)
 };
+
+/// The policy for a sweep's context (the shm and mqueue sweeps decide by it).
+ShmPolicy shm_policy_for(const SweepContext& context);
 
 enum class ShmVerdict { Unlink, Kept, Skipped };
 
@@ -52,5 +56,14 @@ std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
 std::vector<const os::ProcessInfo*> blocking_uninspectable(const std::vector<os::DirEntry>& entries,
                                                            const os::Snapshot& snap,
                                                            const ShmPolicy& policy);
+
+/// The pids of blocking_uninspectable, whatever policy.ignore_uninspectable says (the report
+/// names them either way).
+std::set<pid_t> blocker_pids(const std::vector<os::DirEntry>& entries, const os::Snapshot& snap,
+                             ShmPolicy policy);
+
+/// Adds `holder` to `out` when the snapshot shows it exiting (os::ProcessInfo::exiting): a
+/// verdict that waits on it is worth judging again once it is gone (os::settle_exiting).
+void add_if_exiting(const os::Snapshot& snap, std::optional<pid_t> holder, std::set<pid_t>& out);
 
 }  // namespace reap::core
