@@ -270,34 +270,38 @@ TEST_F(MqueueSweep, AnUnmountedDefaultIsNothingToDoAndAnExplicitNonMqueueDirIsAn
 // as that uid) could have a queue open: the queue is kept, and the report lists the process
 // as one that blocked something, as for shm.
 TEST_F(MqueueSweep, UninspectableProcessesThatCouldOpenAQueueAreReported) {
+  // A uid of this test process alone: a non-dumpable process of 65534 would block the
+  // segments of every other test that runs reap as 65534 meanwhile.
+  const uid_t user = spare_uid(1);
+  const std::string u = std::to_string(user);
   std::string mq = private_mqueue_dir();
-  gone_holder(kNobody, {"mq:free"});
-  pid_t hidden = holder(0, {"--drop", "65534:65534", "--nondumpable", "mq:rootheld"});
+  gone_holder(user, {"mq:free"});
+  pid_t hidden = holder(0, {"--drop", u + ":" + u, "--nondumpable", "mq:rootheld"});
   std::string h = std::to_string(hidden);
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
-  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq}, as_nobody);
+  RunOptions as_user;
+  as_user.as_uid = user;
+  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq}, as_user);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has_line_like(r.out, "mqueue free: kept: unverifiable: pid " + h +
                                        " (reap-holder) could not be inspected ("))
       << r.out;
-  EXPECT_TRUE(has_line_like(r.out, "uninspectable pid " + h + " (reap-holder) uid 65534: "))
+  EXPECT_TRUE(has_line_like(r.out, "uninspectable pid " + h + " (reap-holder) uid " + u + ": "))
       << r.out;
   EXPECT_TRUE(exists_nofollow(mq + "/free"));
 
-  auto j = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--json", "-n"}, as_nobody);
+  auto j = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--json", "-n"}, as_user);
   ASSERT_EQ(j.exit_code, 0) << j.err;
   auto doc = nlohmann::json::parse(j.out);
   bool listed = false;
-  for (const auto& u : doc["uninspectable"])
-    if (u["pid"] == hidden) {
+  for (const auto& item : doc["uninspectable"])
+    if (item["pid"] == hidden) {
       listed = true;
-      EXPECT_EQ(u["blocked"], true);
-      EXPECT_EQ(u["uid"], kNobody);
+      EXPECT_EQ(item["blocked"], true);
+      EXPECT_EQ(item["uid"], user);
     }
   EXPECT_TRUE(listed) << j.out;
 
-  auto o = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--ignore-uninspectable"}, as_nobody);
+  auto o = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--ignore-uninspectable"}, as_user);
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_TRUE(has_line(o.out, "mqueue free: removed: no process has it open")) << o.out;
   EXPECT_TRUE(has_line_like(o.err, "reap: warning: --ignore-uninspectable: ",
