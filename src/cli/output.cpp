@@ -70,7 +70,7 @@ void append_json_string(std::string& out, std::string_view text) {
 json likely_json(const std::optional<core::Attribution>& a) {
   if (!a) return nullptr;
   json j;
-  j["creator"] = a->creator;
+  j["creator"] = std::string(a->creator);
   j["pid"] = a->pid ? json(*a->pid) : json(nullptr);
   j["pid_alive"] = a->alive ? json(*a->alive) : json(nullptr);
   return j;

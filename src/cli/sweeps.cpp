@@ -316,10 +316,6 @@ std::string default_uds_dir() {
   return "/tmp/tractor-" + std::to_string(::getuid());
 }
 
-bool wants_extra_sweeps(const Options& o) {
-  return o.uds || o.uds_only || o.mqueue || o.sysv;
-}
-
 std::vector<std::unique_ptr<core::Sweep>> make_extra_sweeps(const Options& o,
                                                             const ExtraPreexisting* scope) {
   std::vector<std::unique_ptr<core::Sweep>> sweeps;

@@ -46,9 +46,6 @@ unsigned scan_threads(const Options& o, bool holders);
 /// records (SysV creator and last-attach pids) and for the name hints.
 bool pid_alive(pid_t pid);
 
-/// True when the options ask for any sweep beyond shm.
-bool wants_extra_sweeps(const Options& o);
-
 /// $XDG_RUNTIME_DIR/tractor, or /tmp/tractor-UID without a runtime dir (the reference's
 /// bindspace).
 std::string default_uds_dir();

@@ -53,7 +53,7 @@ std::optional<Attribution> attribute(std::string_view name,
   std::optional<Attribution> a;
   for (const auto& p : kPatterns) {
     if (!starts_with(name, p.prefix) || name.size() == p.prefix.size()) continue;
-    a = Attribution{std::string(p.creator), std::nullopt, std::nullopt};
+    a = Attribution{p.creator, std::nullopt, std::nullopt};
     if (p.pid_end) {
       std::string_view rest = name.substr(p.prefix.size());
       a->pid = pid_at(rest, p.pid_end);
@@ -76,7 +76,7 @@ std::optional<Attribution> attribute(std::string_view name,
 }
 
 std::string describe(const Attribution& a) {
-  std::string s = "likely " + a.creator;
+  std::string s = "likely " + std::string(a.creator);
   if (a.pid) {
     s += ", pid " + std::to_string(*a.pid);
     if (a.alive) s += *a.alive ? " alive" : " gone";

@@ -12,7 +12,9 @@
 namespace reap::core {
 
 struct Attribution {
-  std::string creator;        ///< "PyTorch", "Python multiprocessing", ...
+  /// "PyTorch", "Python multiprocessing", ...: one of a fixed set of static names, not a
+  /// copy per item (a sweep of 1,000,000 segments reports 1,000,000 of these).
+  std::string_view creator;
   std::optional<pid_t> pid;   ///< a pid the name embeds, when the pattern has one
   std::optional<bool> alive;  ///< whether that pid was alive when asked (filled by attribute)
 };

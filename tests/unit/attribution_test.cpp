@@ -8,7 +8,7 @@ namespace {
 
 std::string creator(std::string_view name) {
   auto a = attribute(name);
-  return a ? a->creator : "";
+  return a ? std::string(a->creator) : "";
 }
 
 TEST(Attribution, KnownPatterns) {
