@@ -115,6 +115,44 @@ TEST(ShmPolicy, TheOneOverrideIgnoresUninspectable) {
   EXPECT_EQ(blockers[0]->pid, 77);
 }
 
+// What the shm and mqueue sweeps share (cli/shm_sweep.cpp, cli/sweeps.cpp).
+TEST(ShmPolicy, PolicyFromASweepContext) {
+  SweepContext c;
+  c.uid = kMe;
+  c.min_age = 5.0;
+  c.now = 123;
+  c.ignore_uninspectable = true;
+  c.discounted = {10, 11};
+  ShmPolicy p = shm_policy_for(c);
+  EXPECT_EQ(p.uid, kMe);
+  EXPECT_EQ(p.min_age, 5.0);
+  EXPECT_EQ(p.now, 123);
+  EXPECT_TRUE(p.ignore_uninspectable);
+  EXPECT_EQ(p.discounted, (std::set<pid_t>{10, 11}));
+}
+
+TEST(ShmPolicy, BlockerPidsIgnoreTheOverrideAndTheDiscounted) {
+  auto s = snapshot({testing::uninspectable(proc(77, 1, kMe, "x")),
+                     testing::uninspectable(proc(78, 1, kMe, "y")),
+                     testing::uninspectable(proc(79, 1, 4242, "other"))});
+  auto p = policy();
+  p.ignore_uninspectable = true;  // the report names the blockers all the same
+  p.discounted = {78};            // about to be reaped: blocks nothing
+  EXPECT_EQ(blocker_pids({file("a", 1, kMe)}, s, p), (std::set<pid_t>{77}));
+}
+
+TEST(ShmPolicy, OnlyExitingHoldersAreWaitedFor) {
+  auto exiting = proc(10, 1, kMe, "big");
+  exiting.exiting = true;
+  auto s = snapshot({exiting, proc(11, 1, kMe, "live")});
+  std::set<pid_t> out;
+  add_if_exiting(s, 10, out);
+  add_if_exiting(s, 11, out);
+  add_if_exiting(s, 12, out);  // not in the snapshot
+  add_if_exiting(s, std::nullopt, out);
+  EXPECT_EQ(out, (std::set<pid_t>{10}));
+}
+
 TEST(ShmPolicy, DiscountedHoldersDoNotKeep) {
   auto s = snapshot({proc(10, 1, kMe, "python3")});
   s.holders[{42, 1}].push_back({10, os::HoldKind::Fd});
