@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A separate project finds the installed package (find_package(reap) + reap::core, including
-# a header through <reap/core/...>) and, separately, builds through pkg-config; both programs
-# run. Every installed public header compiles from the prefix alone (so none of them includes
+# a header through <reap/core/...>, and a test program with the reap::gtest listener) and,
+# separately, builds through pkg-config; the programs run. Every installed public header compiles from the prefix alone (so none of them includes
 # a header that is not installed), in both include forms, and the installed CMake package
 # names no CLI dependency (CLI11, nlohmann_json) and no CLI target.
 . "$(dirname "$0")/common.sh"
@@ -10,6 +10,11 @@ cmake -S "$SRC/tests/install/consumer" -B "$WORK/consumer" -DCMAKE_PREFIX_PATH="
   >"$WORK/configure.log" 2>&1 || { cat "$WORK/configure.log" >&2; fail "consumer configure"; }
 cmake --build "$WORK/consumer" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; fail "consumer build"; }
 "$WORK/consumer/consumer" || fail "the consumer built with CMake does not run"
+if [[ -e $PREFIX/include/reap/gtest.hpp ]]; then  # reap was built with GoogleTest
+  [[ -x $WORK/consumer/gtest_consumer ]] || fail "no reap::gtest consumer was built"
+  "$WORK/consumer/gtest_consumer" >"$WORK/gtest.log" 2>&1 ||
+    { cat "$WORK/gtest.log" >&2; fail "the reap::gtest consumer fails"; }
+fi
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
 # shellcheck disable=SC2046
 g++ -std=c++20 -o "$WORK/pc-consumer" "$SRC/tests/install/consumer/main.cpp" \
