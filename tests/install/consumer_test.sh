@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A separate project finds the installed package (find_package(reap) + reap::core, including
 # a header through <reap/core/...>, and a test program with the reap::gtest listener) and,
-# separately, builds through pkg-config; the programs run. Every installed public header compiles from the prefix alone (so none of them includes
-# a header that is not installed), in both include forms, and the installed CMake package
-# names no CLI dependency (CLI11, nlohmann_json) and no CLI target.
+# separately, builds through pkg-config; the programs run. Every installed public header
+# compiles from the prefix alone (so none of them includes a header that is not installed), in
+# both include forms, and the installed CMake package names no CLI dependency (CLI11,
+# nlohmann_json) and no CLI target.
 . "$(dirname "$0")/common.sh"
 install_prefix
 cmake -S "$SRC/tests/install/consumer" -B "$WORK/consumer" -DCMAKE_PREFIX_PATH="$PREFIX" \
@@ -28,7 +29,8 @@ headers=$(find core os util -name '*.hpp' | sort)
 for h in $headers; do echo "#include <reap/$h>"; echo "#include \"$h\""; done >"$WORK/all.cpp"
 echo 'int main() {}' >>"$WORK/all.cpp"
 g++ -std=c++20 -fsyntax-only -Wall -Wextra -Werror -I"$PREFIX/include/reap" -I"$PREFIX/include" \
-  "$WORK/all.cpp" 2>"$WORK/all.err" || { cat "$WORK/all.err" >&2; fail "the installed headers do not compile alone"; }
+  "$WORK/all.cpp" 2>"$WORK/all.err" ||
+  { cat "$WORK/all.err" >&2; fail "the installed headers do not compile alone"; }
 cd "$PREFIX"
 for word in CLI11 nlohmann 'reap::cli' reap_cli; do
   ! grep -rq -- "$word" lib/cmake/reap || fail "the installed CMake package mentions $word"
