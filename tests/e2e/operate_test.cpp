@@ -66,7 +66,7 @@ TEST_F(Operate, CheckExitsOneWhenSomethingWouldBeDoneAndActsOnNothing) {
 }
 
 TEST_F(Operate, CheckIsRefusedWithRun) {
-  RunResult r = run_command({reap_bin(), "--check", "run", "--", "true"});
+  RunResult r = run_command({reap_bin(), "--check", "run", "--", "true"}, as_reap_user());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind("reap: error: run: --check does not apply", 0), 0u) << r.err;
 }
@@ -234,13 +234,13 @@ TEST_F(Operate, NothingFoundSaysWhatWasSearched) {
 }
 
 TEST_F(Operate, HelpShowsValueNamesExamplesAndExitCodes) {
-  RunResult r = run_command({reap_bin(), "--help"});
+  RunResult r = run_command({reap_bin(), "--help"}, as_reap_user());
   EXPECT_EQ(r.exit_code, 0);
   for (const char* s : {"-p,--parent PID", "-g,--grace SECONDS", "--shm-dir DIR",
                         "--min-age DURATION", "--log-json FILE", "--metrics-file FILE",
                         "--color WHEN", "--check", "Examples:", "Exit codes:", "NO_COLOR"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
-  RunResult run = run_command({reap_bin(), "run", "--help"});
+  RunResult run = run_command({reap_bin(), "run", "--help"}, as_reap_user());
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_NE(run.out.find("Usage: reap run [OPTIONS] -- CMD [ARGS...]"), std::string::npos)
       << run.out;
