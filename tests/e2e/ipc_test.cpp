@@ -440,19 +440,19 @@ TEST_F(RunSweeps, SweepsOnlyWhatAppearedDuringTheRunForEachKind) {
   EXPECT_LT(shmid_of(0x5302), 0);
 }
 
-// While a process of the run is still there (kept: it runs as root, the run acts for 65534),
+// While a process of the run is still there (kept: it runs as root, the run acts for act_uid()),
 // none of the run's objects is swept, of any kind: the process may be about to bind, open or
 // attach one. --fail-on-leak still fails the job for them.
 TEST_F(RunSweeps, KeepsEveryKindWhileAProcessOfTheRunIsStillThere) {
   std::string uds = tmp_dir();
-  ASSERT_EQ(::chown(uds.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown(uds.c_str(), act_uid(), act_uid()), 0);
   std::string mq = private_mqueue_dir();
   std::string pidfile = tmp_dir() + "/pids";
   std::string script = victim_bin() + " --ready-fd 1 --double-fork > " + pidfile +
-                       " 2>/dev/null; setpriv --reuid=65534 --regid=65534 --clear-groups " +
-                       holder_bin() + " --exit uds:" + uds + "/during.sock mq:during sysv:0x5311";
+                       " 2>/dev/null; " + setpriv_words(act_uid()) + holder_bin() +
+                       " --exit uds:" + uds + "/during.sock mq:during sysv:0x5311";
   RunResult r = run_guarded({reap_bin(), "run", "--uds", "--uds-dir", uds, "--mqueue",
-                             "--mqueue-dir", mq, "--sysv", "--uid", "65534", "-g", "0.5",
+                             "--mqueue-dir", mq, "--sysv", "--uid", owner(), "-g", "0.5",
                              "--fail-on-leak", "--", "sh", "-c", script});
   std::ifstream in(pidfile);
   std::string tag;
