@@ -76,9 +76,21 @@ json likely_json(const std::optional<core::Attribution>& a) {
   return j;
 }
 
+/// Written directly, as likely_json(a).dump() would print it: a json value per item cost
+/// more than the rest of the item (a sweep may report 100,000 of them).
 void append_likely(std::string& out, const std::optional<core::Attribution>& a) {
   out += ",\"likely\":";
-  out += likely_json(a).dump();
+  if (!a) {
+    out += "null";
+    return;
+  }
+  out += "{\"creator\":";
+  append_json_string(out, util::to_utf8_lossy(a->creator));
+  out += ",\"pid\":";
+  out += a->pid ? std::to_string(*a->pid) : "null";
+  out += ",\"pid_alive\":";
+  out += a->alive ? (*a->alive ? "true" : "false") : "null";
+  out += '}';
 }
 
 /// One shm item as a JSON object, written directly: a sweep may report 100,000 of them.
