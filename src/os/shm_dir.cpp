@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -102,7 +103,13 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
   util::UniqueFd dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
   if (!dup.valid() || ::lseek(dup.get(), 0, SEEK_SET) < 0) return entries;
   std::string names;
-  std::vector<std::size_t> starts;
+  /// A name's first 8 bytes as a big-endian number (NUL-padded: names hold no NUL), so most
+  /// comparisons are one integer compare; `at` is the name's offset in `names`.
+  struct Key {
+    std::uint64_t head;
+    std::size_t at;
+  };
+  std::vector<Key> starts;
   std::vector<char> buf(1 << 16);
   for (;;) {
     long n = ::syscall(SYS_getdents64, dup.get(), buf.data(), buf.size());
@@ -120,19 +127,27 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
       off += d->d_reclen;
       const char* n0 = d->d_name;
       if (n0[0] == '.' && (n0[1] == 0 || (n0[1] == '.' && n0[2] == 0))) continue;
-      starts.push_back(names.size());
-      names.append(n0, std::strlen(n0) + 1);
+      std::size_t len = std::strlen(n0);
+      std::uint64_t head = 0;
+      for (std::size_t k = 0; k < 8; ++k)
+        head = head << 8 | (k < len ? static_cast<unsigned char>(n0[k]) : 0u);
+      starts.push_back({head, names.size()});
+      names.append(n0, len + 1);
     }
   }
   std::vector<char>().swap(buf);
   // Sorted by name (bytewise, as std::string compares) before anything else is built.
-  std::sort(starts.begin(), starts.end(), [&](std::size_t a, std::size_t b) {
-    return std::strcmp(names.data() + a, names.data() + b) < 0;
+  std::sort(starts.begin(), starts.end(), [&](const Key& a, const Key& b) {
+    if (a.head != b.head) return a.head < b.head;
+    // Equal first 8 bytes: a name that ends within them (its 8th byte is the NUL padding)
+    // equals the other one.
+    if ((a.head & 0xff) == 0) return false;
+    return std::strcmp(names.data() + a.at + 8, names.data() + b.at + 8) < 0;
   });
   entries.resize(starts.size());
-  for (std::size_t i = 0; i < starts.size(); ++i) entries[i].name = names.data() + starts[i];
+  for (std::size_t i = 0; i < starts.size(); ++i) entries[i].name = names.data() + starts[i].at;
   std::string().swap(names);
-  std::vector<std::size_t>().swap(starts);
+  std::vector<Key>().swap(starts);
   // The lstat of each entry is independent: spread it over the threads.
   util::parallel_for(entries.size(), threads, [&](std::size_t i) {
     struct stat st;

@@ -56,6 +56,10 @@ TEST_F(ShmDirTest, ListsALargeDirectoryCompletelyAndAgain) {
   std::vector<std::string> names;
   for (int i = 0; i < 3000; ++i)
     names.push_back((i % 2 ? "s" : "a-rather-long-segment-name-") + std::to_string(i));
+  // Names that agree in their first 8 bytes, end there, or hold bytes above 0x7f.
+  for (const char* n : {"psm_h12", "psm_h123", "psm_h1234", "psm_h12345678", "psm_h12345679",
+                        "\xff\xfe", "\xff", "z\x80x", "z", "zz"})
+    names.push_back(n);
   for (const auto& n : names) make(n);
   std::sort(names.begin(), names.end());
   ShmDir dir;
