@@ -50,19 +50,6 @@ int identity_at(int dirfd, const char* name, DevIno& out) {
   return 0;
 }
 
-/// identity_at for an fd-table entry, with the link count and size too (cached attributes,
-/// the same AT_STATX_DONT_SYNC call: no second statx to tell an unlinked file). `nlink` is
-/// left at 1 and `size` at 0 where the file system does not fill them.
-int fd_identity_at(int dirfd, const char* name, DevIno& out, unsigned& nlink, off_t& size) {
-  struct statx stx;
-  if (::statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE, &stx) != 0)
-    return errno;
-  out = DevIno{makedev(stx.stx_dev_major, stx.stx_dev_minor), static_cast<ino_t>(stx.stx_ino)};
-  nlink = (stx.stx_mask & STATX_NLINK) ? stx.stx_nlink : 1;
-  size = (stx.stx_mask & STATX_SIZE) ? static_cast<off_t>(stx.stx_size) : 0;
-  return 0;
-}
-
 /// reap's own credentials, for saying why a process could not be inspected.
 struct SelfCreds {
   uid_t euid = ::geteuid();
@@ -185,16 +172,21 @@ struct Worker {
     int err = for_each_dirent(fddir, [&](const char* name, unsigned char) {
       if (failure) return;
       DevIno id;
-      unsigned nlink = 1;
-      off_t size = 0;
-      if (int e = fd_identity_at(fddir, name, id, nlink, size)) {
+      if (int e = identity_at(fddir, name, id)) {
         if (e == ENOENT) return;  // closed meanwhile
         failure = e;
         return;
       }
       if (!watch_devs.count(id.dev)) return;
-      // An unlisted file on a swept file system with no name left: unlinked while open.
-      if (nlink == 0 && maybe_unlinked(id)) note_unlinked({pid, id, HoldKind::Fd, size});
+      if (maybe_unlinked(id)) {
+        // An unlisted file on a swept file system: unlinked while open? (rare: stat then;
+        // the common stat asks for the inode alone)
+        struct statx stx;
+        if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE, &stx) ==
+                0 &&
+            stx.stx_nlink == 0)
+          note_unlinked({pid, id, HoldKind::Fd, static_cast<off_t>(stx.stx_size)});
+      }
       record(id, pid, HoldKind::Fd);
     });
     return failure ? failure : err;
