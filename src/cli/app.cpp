@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -16,9 +15,9 @@
 
 #include <fmt/format.h>
 
-#include "cli/grace_status.hpp"
 #include "cli/options.hpp"
 #include "cli/output.hpp"
+#include "cli/process_rounds.hpp"
 #include "cli/run_command.hpp"
 #include "cli/scope_command.hpp"
 #include "cli/sinks.hpp"
@@ -56,10 +55,6 @@ class PhaseTimer {
   double last_;
 };
 PhaseTimer g_phases;
-
-/// Rescan rounds after the first: processes fork while dying; each round takes the new
-/// members of the leaked trees. Bounded so a fork bomb cannot keep reap here forever.
-constexpr int kMaxRounds = 8;
 
 double wall_now() {
   struct timespec ts;
@@ -108,100 +103,34 @@ core::ProcessSelection selection_from(const Options& o, const RunScope* scope) {
   return sel;
 }
 
-/// Bounded waits for processes that appeared while reaping and cannot be judged yet
-/// (RescanContext::unsettled), each a few milliseconds: an exec completes, a clock tick
-/// passes.
-constexpr int kMaxSettleWaits = 25;
-constexpr auto kSettleWait = std::chrono::milliseconds(10);
-
-/// The process phase's act step: rounds of escalate-then-rescan until no new member of a
-/// leaked tree appears and nothing that appeared is still to be judged. Returns true when
-/// any signal was sent.
+/// The process phase's act step (reap_in_rounds) with the orphan/descendant policy: a
+/// round also waits while processes that appeared are still to be judged
+/// (RescanContext::unsettled). Returns true when any signal was sent.
 bool reap_processes(const Options& o, const core::ProcessSelection& sel, const os::Snapshot& first,
                     std::vector<core::ProcessPlanItem> plan, core::Report& report) {
-  os::Snapshot snap;  // the latest rescan; `first` until there is one
-  const os::Snapshot* current = &first;
-  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root, {}};
-  GraceStatus status;  // one live status line on a terminal (stderr) during the waits
-  esc.on_wait = status.callback();
-  std::set<std::pair<pid_t, unsigned long long>> handled;
-  std::set<pid_t> kept_reported;
   core::RescanContext context;
-  bool signalled = false;
-  int rounds = 0, settle_waits = 0;
-  for (;;) {
-    for (const auto& p : current->processes) context.seen.insert({p.pid, p.starttime});
-    std::vector<os::SignalTarget> targets;
-    std::vector<const core::ProcessPlanItem*> target_items;
-    std::vector<const core::ProcessPlanItem*> deferred;
-    for (const auto& item : plan) {
-      if (handled.count({item.pid, item.starttime})) continue;
-      if (item.verdict == core::ProcessVerdict::Kept) {
-        if (kept_reported.insert(item.pid).second)
-          report.processes.push_back(core::describe_plan(item, o.grace));
-        continue;
-      }
-      if (item.defer) {
-        deferred.push_back(&item);
-        continue;
-      }
-      handled.insert({item.pid, item.starttime});
-      targets.push_back(
-          {item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill, item.pidfd});
-      target_items.push_back(&item);
-      const os::ProcessInfo* p = current->find(item.pid);
-      std::string exe;
-      if (p && sel.mode == core::ProcessSelection::Mode::Orphan) exe = current->exe_of(*p).exe;
-      context.known.push_back({item.pid, item.starttime, p ? p->pgrp : -1, std::move(exe)});
-    }
-    const bool waiting = !deferred.empty() || !context.unsettled.empty();
-    if (targets.empty() && (!waiting || settle_waits >= kMaxSettleWaits)) {
-      for (const auto* item : deferred) {  // never pinned exactly: not signalled
-        auto r = core::describe_plan(*item, o.grace);
-        r.verdict = core::ProcessVerdictWord::Kept;
-        r.reason = "appeared while reaping and could not be pinned by pidfd; not signalled";
-        report.processes.push_back(std::move(r));
-      }
-      break;
-    }
-    if (!targets.empty()) {
-      if (++rounds > kMaxRounds) {
-        for (const auto* item : target_items) {
-          auto r = core::describe_plan(*item, o.grace);
-          r.verdict = core::ProcessVerdictWord::Kept;
-          r.reason = fmt::format(
-              "not signalled: the process tree was still growing after {} "
-              "rounds (fork bomb?)",
-              kMaxRounds);
-          report.processes.push_back(std::move(r));
-        }
-        break;
-      }
-      g_phases.mark("plan");
-      if (!context.reaping_since) context.reaping_since = os::now_in_ticks();
-      auto outcomes = os::escalate(targets, esc);
-      status.clear();
-      g_phases.mark("signal and wait");
-      for (std::size_t i = 0; i < outcomes.size(); ++i) {
-        signalled |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
-        report.processes.push_back(core::describe_outcome(*target_items[i], outcomes[i], o.grace));
-      }
-      report.acted |= signalled;
-    } else {
-      ++settle_waits;
-      std::this_thread::sleep_for(kSettleWait);
-    }
-    os::ScanOptions scan;
-    scan.proc_root = o.proc_root;
-    scan.threads = scan_threads(o, false);
-    scan.pin = true;
-    snap = os::scan_proc(scan);
-    g_phases.mark("rescan");
-    current = &snap;
+  Rounds rounds;
+  rounds.escalation = {o.grace, o.kill_wait, o.proc_root, {}};
+  rounds.scan_threads = scan_threads(o, false);
+  rounds.live_status = true;
+  rounds.deferred_reason = "appeared while reaping and could not be pinned by pidfd; not signalled";
+  rounds.on_snapshot = [&](const os::Snapshot& snap) {
+    for (const auto& p : snap.processes) context.seen.insert({p.pid, p.starttime});
+  };
+  rounds.on_target = [&](const core::ProcessPlanItem& item, const os::Snapshot& snap) {
+    if (!context.reaping_since) context.reaping_since = os::now_in_ticks();
+    const os::ProcessInfo* p = snap.find(item.pid);
+    std::string exe;
+    if (p && sel.mode == core::ProcessSelection::Mode::Orphan) exe = snap.exe_of(*p).exe;
+    context.known.push_back({item.pid, item.starttime, p ? p->pgrp : -1, std::move(exe)});
+  };
+  rounds.unsettled = [&] { return !context.unsettled.empty(); };
+  rounds.replan = [&](const os::Snapshot& snap) {
     context.unsettled.clear();
-    plan = core::plan_processes(snap, sel, &context);
-  }
-  return signalled;
+    return core::plan_processes(snap, sel, &context);
+  };
+  rounds.mark = [](const char* step) { g_phases.mark(step); };
+  return reap_in_rounds(rounds, first, std::move(plan), report);
 }
 
 /// Opens the sweep directory, refusing (exit 2) what is not a memory filesystem unless

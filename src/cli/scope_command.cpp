@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -13,13 +12,13 @@
 #include <iostream>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "cli/app.hpp"
 #include "cli/output.hpp"
+#include "cli/process_rounds.hpp"
 #include "core/shm_policy.hpp"
 #include "os/proc_scan.hpp"
 #include "os/shm_dir.hpp"
@@ -30,8 +29,6 @@
 namespace reap::cli {
 namespace {
 
-/// Rescan rounds after the first, as in the main process phase (processes fork while dying).
-constexpr int kMaxRounds = 8;
 constexpr const char* kMagic = "reap-scope-baseline 1";
 
 double wall_now() {
@@ -80,73 +77,23 @@ void open_same_dir(const core::ScopeDir& d, os::ShmDir& dir) {
                               util::escape_for_terminal(d.path)));
 }
 
-/// Bounded waits for targets too young to be pinned exactly (ProcessPlanItem::defer).
-constexpr int kMaxSettleWaits = 25;
-constexpr auto kSettleWait = std::chrono::milliseconds(10);
-
 void reap_processes(const core::ScopeBaseline& base, const ScopeReapOptions& o,
                     core::Report& report) {
   const pid_t self = ::getpid();
-  os::EscalationOptions esc{o.grace, o.kill_wait, o.proc_root, {}};
-  std::set<core::ProcessKey> handled;
-  std::set<pid_t> kept_reported;
-  int rounds = 0, settle_waits = 0;
-  for (;;) {
-    os::Snapshot snap = os::scan_proc(process_scan(o.proc_root, !o.dry_run));
-    auto plan = core::plan_scope_processes(snap, base, o.spare, o.uid, self);
-    if (o.dry_run) {
-      for (const auto& item : plan) report.processes.push_back(core::describe_plan(item, o.grace));
-      return;
-    }
-    std::vector<os::SignalTarget> targets;
-    std::vector<const core::ProcessPlanItem*> items, deferred;
-    for (const auto& item : plan) {
-      if (handled.count({item.pid, item.starttime})) continue;
-      if (item.verdict == core::ProcessVerdict::Kept) {
-        if (kept_reported.insert(item.pid).second)
-          report.processes.push_back(core::describe_plan(item, o.grace));
-        continue;
-      }
-      if (item.defer) {
-        deferred.push_back(&item);
-        continue;
-      }
-      handled.insert({item.pid, item.starttime});
-      targets.push_back(
-          {item.pid, item.starttime, item.verdict == core::ProcessVerdict::Kill, item.pidfd});
-      items.push_back(&item);
-    }
-    if (targets.empty()) {
-      if (deferred.empty()) return;
-      if (++settle_waits > kMaxSettleWaits) {
-        for (const auto* item : deferred) {  // never pinned exactly: not signalled
-          auto r = core::describe_plan(*item, o.grace);
-          r.verdict = core::ProcessVerdictWord::Kept;
-          r.reason = "too young to be pinned by pidfd; not signalled";
-          report.processes.push_back(std::move(r));
-        }
-        return;
-      }
-      std::this_thread::sleep_for(kSettleWait);
-      continue;
-    }
-    if (++rounds > kMaxRounds) {
-      for (const auto* item : items) {
-        auto r = core::describe_plan(*item, o.grace);
-        r.verdict = core::ProcessVerdictWord::Kept;
-        r.reason = fmt::format(
-            "not signalled: the process tree was still growing after {} rounds (fork bomb?)",
-            kMaxRounds);
-        report.processes.push_back(std::move(r));
-      }
-      return;
-    }
-    auto outcomes = os::escalate(targets, esc);
-    for (std::size_t i = 0; i < outcomes.size(); ++i) {
-      report.processes.push_back(core::describe_outcome(*items[i], outcomes[i], o.grace));
-      report.acted |= outcomes[i].sent_sigint || outcomes[i].sent_sigkill;
-    }
+  auto plan_of = [&](const os::Snapshot& snap) {
+    return core::plan_scope_processes(snap, base, o.spare, o.uid, self);
+  };
+  os::Snapshot first = os::scan_proc(process_scan(o.proc_root, !o.dry_run));
+  auto plan = plan_of(first);
+  if (o.dry_run) {
+    for (const auto& item : plan) report.processes.push_back(core::describe_plan(item, o.grace));
+    return;
   }
+  Rounds rounds;
+  rounds.escalation = {o.grace, o.kill_wait, o.proc_root, {}};
+  rounds.replan = plan_of;
+  rounds.deferred_reason = "too young to be pinned by pidfd; not signalled";
+  reap_in_rounds(rounds, first, std::move(plan), report);
 }
 
 void sweep_dir(const core::ScopeDir& d, const ScopeReapOptions& o, core::Report& report) {

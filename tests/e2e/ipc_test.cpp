@@ -6,8 +6,9 @@
 // namespace (ReapTest::enter_private_ipc), so every segment and queue it makes, every helper
 // it starts and reap itself live there: reap sees the test's SysV segments and nothing of the
 // machine's, and sweeps queues on an mqueue file system (of that namespace) that the test
-// mounted on a private directory. Objects are owned by an unused uid (65534) and the sweeps
-// pass --uid 65534 (or run as that uid), as in the shm tests.
+// mounted on a private directory. Objects are owned by act_uid() (an unused uid, 65534, as
+// root; the test uid in the unprivileged pass) and the sweeps pass --uid for it (or run as
+// that uid), as in the shm tests. Processes reap must inspect run as reap_uid().
 #include <errno.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
@@ -24,7 +25,10 @@
 namespace reap_e2e {
 namespace {
 
-constexpr uid_t kNobody = 65534;
+// --uid for act_uid().
+std::string owner() {
+  return std::to_string(act_uid());
+}
 
 class PrivateIpc : public ReapTest {
  protected:
@@ -88,17 +92,15 @@ class PrivateIpc : public ReapTest {
 using SysvSweep = PrivateIpc;
 
 TEST_F(SysvSweep, RemovesOnlyUnattachedSegmentsWhoseCreatorAndLastUserAreGone) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
-  pid_t dead = gone_holder(kNobody, {"sysv:0x5201"});
-  pid_t dead2 = gone_holder(kNobody, {"sysv:0x5202"});
-  pid_t last = gone_holder(kNobody, {"shmat:0x5202"});  // attached, then detached at exit
-  gone_holder(kNobody, {"sysv:0x5203"});
-  pid_t attached = holder(kNobody, {"shmat:0x5203"});
-  pid_t creator = holder(kNobody, {"sysv:0x5204"});
+  pid_t dead = gone_holder(act_uid(), {"sysv:0x5201"});
+  pid_t dead2 = gone_holder(act_uid(), {"sysv:0x5202"});
+  pid_t last = gone_holder(act_uid(), {"shmat:0x5202"});  // attached, then detached at exit
+  gone_holder(act_uid(), {"sysv:0x5203"});
+  pid_t attached = holder(act_uid(), {"shmat:0x5203"});
+  pid_t creator = holder(act_uid(), {"sysv:0x5204"});
   gone_holder(4242, {"sysv:0x5205"});  // another uid's, creator gone
-  gone_holder(kNobody, {"sysv:0x5206"});
-  holder(kNobody, {"shmat:0x5206"});
+  gone_holder(act_uid(), {"sysv:0x5206"});
+  holder(act_uid(), {"shmat:0x5206"});
   int marked = shmid_of(0x5206);
   ASSERT_EQ(::shmctl(marked, IPC_RMID, nullptr), 0);  // marked; freed at the last detach
   std::map<key_t, int> id;
@@ -107,7 +109,7 @@ TEST_F(SysvSweep, RemovesOnlyUnattachedSegmentsWhoseCreatorAndLastUserAreGone) {
     ASSERT_GE(id[k], 0) << std::hex << k;
   }
 
-  auto dry = run_reap({"--sysv-only", "--uid", "65534", "-n"});
+  auto dry = run_reap({"--sysv-only", "--uid", owner(), "-n"});
   EXPECT_EQ(dry.exit_code, 0);
   EXPECT_TRUE(has_line(dry.out, "sysv " + sysv_name(id[0x5201], 0x5201) +
                                     ": would remove: unattached; creator pid " +
@@ -117,7 +119,7 @@ TEST_F(SysvSweep, RemovesOnlyUnattachedSegmentsWhoseCreatorAndLastUserAreGone) {
                        "nothing was done)"));
   for (auto [k, shmid] : id) EXPECT_TRUE(segment_exists(shmid)) << std::hex << k;
 
-  auto r = run_reap({"--sysv-only", "--uid", "65534"});
+  auto r = run_reap({"--sysv-only", "--uid", owner()});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "sysv " + sysv_name(id[0x5201], 0x5201) +
                                   ": removed: unattached; creator pid " + std::to_string(dead) +
@@ -144,11 +146,11 @@ TEST_F(SysvSweep, RemovesOnlyUnattachedSegmentsWhoseCreatorAndLastUserAreGone) {
 }
 
 TEST_F(SysvSweep, JsonAndUnprivileged) {
-  gone_holder(kNobody, {"sysv:0x5211"});
-  holder(kNobody, {"sysv:0x5212"});
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
-  auto r = run_reap({"--sysv-only", "--json"}, as_nobody);
+  gone_holder(act_uid(), {"sysv:0x5211"});
+  holder(act_uid(), {"sysv:0x5212"});
+  RunOptions as_owner;
+  as_owner.as_uid = act_uid();
+  auto r = run_reap({"--sysv-only", "--json"}, as_owner);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["sweeps"].size(), 1u);
@@ -162,50 +164,60 @@ TEST_F(SysvSweep, JsonAndUnprivileged) {
 }
 
 // No process inspection decides a SysV verdict (nattch and the pids come from the kernel), so
-// a root-owned segment is judged like any other; what reap cannot verify, it keeps.
-TEST_F(SysvSweep, RootOwnedSegmentsAreJudgedByTheSameFactsAndAnUnseenCreatorKeepsOne) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
-  gone_holder(0, {"sysv:0x5221"});
-  int root_owned = shmid_of(0x5221);
-  gone_holder(kNobody, {"sysv:0x5222"});
+// what reap cannot verify, it keeps: here, a creator outside reap's PID namespace. reap runs
+// as reap_uid() in a PID namespace of its own (unshare needs root; setpriv then drops).
+TEST_F(SysvSweep, AnUnseenCreatorKeepsASegment) {
+  gone_holder(act_uid(), {"sysv:0x5222"});
   int unseen = shmid_of(0x5222);
-  // reap in a PID namespace of its own: the creators (outside it) show as pid 0.
-  auto inner = run_guarded(
-      {"unshare", "--pid", "--fork", "--mount-proc", reap_bin(), "--sysv-only", "--uid", "65534"});
+  // reap in a PID namespace of its own: the creator (outside it) shows as pid 0.
+  std::vector<std::string> argv = {"unshare", "--pid", "--fork", "--mount-proc"};
+  for (const std::string& w : setpriv_argv(reap_uid())) argv.push_back(w);
+  argv.insert(argv.end(), {reap_bin(), "--sysv-only", "--uid", owner()});
+  auto inner = run_guarded(argv);
   EXPECT_EQ(inner.exit_code, 0) << inner.err;
   EXPECT_TRUE(has_line(inner.out, "sysv " + sysv_name(unseen, 0x5222) +
                                       ": kept: unverifiable: its creator is in a PID namespace "
                                       "reap cannot see"));
   EXPECT_TRUE(segment_exists(unseen));
+}
 
+// ... so a root-owned segment is judged like any other.
+TEST_F(SysvSweep, RootOwnedSegmentsAreJudgedByTheSameFacts) {
+  if (unprivileged())
+    GTEST_SKIP() << "about a root reap sweeping root-owned segments (as its own uid); an "
+                    "unprivileged reap may not remove them, and the policy for its own uid's is "
+                    "RemovesOnlyUnattachedSegmentsWhoseCreatorAndLastUserAreGone";
+  gone_holder(0, {"sysv:0x5221"});
+  int root_owned = shmid_of(0x5221);
+  gone_holder(act_uid(), {"sysv:0x5222"});
+  int other = shmid_of(0x5222);
   auto r = run_reap({"--sysv-only"});  // as root, for root
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line_like(
       r.out, "sysv " + sysv_name(root_owned, 0x5221) + ": removed: unattached; creator pid "));
   EXPECT_FALSE(segment_exists(root_owned));
-  EXPECT_TRUE(segment_exists(unseen)) << "another owner's segment";
+  EXPECT_TRUE(segment_exists(other)) << "another owner's segment";
 }
 
 // ---- POSIX message queues -------------------------------------------------------------------
 
 using MqueueSweep = PrivateIpc;
 
+// The holder of the open queues runs as act_uid(), which is reap_uid() in the unprivileged
+// pass; as root, reap (root) can inspect it anyway.
 TEST_F(MqueueSweep, RemovesQueuesNobodyHasOpenAndReportsUnlinkedOpenOnes) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   std::string mq = private_mqueue_dir();
-  gone_holder(kNobody, {"mq:free", "mq:psm_1a2b"});
-  pid_t h = holder(kNobody, {"mq:held", "mq:unlinked"});
+  gone_holder(act_uid(), {"mq:free", "mq:psm_1a2b"});
+  pid_t h = holder(act_uid(), {"mq:held", "mq:unlinked"});
   gone_holder(0, {"mq:rootq"});
   ASSERT_EQ(::unlink((mq + "/unlinked").c_str()), 0);  // still open in h
 
-  auto dry = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--uid", "65534", "-n"});
+  auto dry = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--uid", owner(), "-n"});
   EXPECT_EQ(dry.exit_code, 0);
   EXPECT_TRUE(has_line(dry.out, "mqueue free: would remove: no process has it open"));
   EXPECT_TRUE(exists_nofollow(mq + "/free"));
 
-  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--uid", "65534"});
+  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--uid", owner()});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "mqueue free: removed: no process has it open"));
   EXPECT_TRUE(has_line(r.out,
@@ -213,7 +225,7 @@ TEST_F(MqueueSweep, RemovesQueuesNobodyHasOpenAndReportsUnlinkedOpenOnes) {
                        "multiprocessing)"));
   EXPECT_TRUE(
       has_line(r.out, "mqueue held: kept: open by pid " + std::to_string(h) + " (reap-holder)"));
-  EXPECT_TRUE(has_line(r.out, "mqueue rootq: kept: owned by uid 0, not 65534"));
+  EXPECT_TRUE(has_line(r.out, "mqueue rootq: kept: owned by uid 0, not " + owner()));
   EXPECT_TRUE(has_line_like(
       r.out, "unlinked but open (mqueue): pid " + std::to_string(h) + " (reap-holder) holds ",
       " bytes until it exits"));
@@ -228,11 +240,11 @@ TEST_F(MqueueSweep, RemovesQueuesNobodyHasOpenAndReportsUnlinkedOpenOnes) {
 
 TEST_F(MqueueSweep, JsonAndUnprivileged) {
   std::string mq = private_mqueue_dir();
-  gone_holder(kNobody, {"mq:free"});
-  holder(kNobody, {"mq:held"});
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
-  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--json"}, as_nobody);
+  gone_holder(act_uid(), {"mq:free"});
+  holder(act_uid(), {"mq:held"});
+  RunOptions as_owner;
+  as_owner.as_uid = act_uid();
+  auto r = run_reap({"--mqueue-only", "--mqueue-dir", mq, "--json"}, as_owner);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["sweeps"].size(), 1u);
@@ -254,8 +266,9 @@ TEST_F(MqueueSweep, AnUnmountedDefaultIsNothingToDoAndAnExplicitNonMqueueDirIsAn
   // A private directory that is no mqueue file system: refused before anything is done (run
   // unguarded on purpose: the directory holds only this file).
   std::string plain = tmp_dir();
-  make_file(plain, "q", kNobody, kNobody);
-  auto bad = run_command({reap_bin(), "--mqueue-only", "--mqueue-dir", plain, "--uid", "65534"});
+  make_file(plain, "q", act_uid(), act_uid());
+  auto bad = run_command({reap_bin(), "--mqueue-only", "--mqueue-dir", plain, "--uid", owner()},
+                         as_reap_user());
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(has_line(bad.err,
                        "reap: error: --mqueue-dir " + plain + ": not a mounted mqueue file system"))
@@ -268,23 +281,23 @@ TEST_F(MqueueSweep, AnUnmountedDefaultIsNothingToDoAndAnExplicitNonMqueueDirIsAn
 
 using ReportHints = PrivateIpc;
 
+// The holders run as reap_uid(), so reap can inspect them; the files are act_uid()'s.
 TEST_F(ReportHints, UnlinkedButMappedSegmentAndNamePatterns) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   // A tmpfs of its own: the unlinked-but-held report covers the whole file system, and here
   // nothing else can be on it, so the total is exact.
   std::string dir = private_tmpfs();
-  pid_t dead = gone_holder(0, {});
-  make_file(dir, "mapped", kNobody, kNobody, 0600, 8192);
-  pid_t h = holder(0, {"mmap:" + dir + "/mapped"});
+  ASSERT_EQ(::chown(dir.c_str(), act_uid(), act_uid()), 0);
+  pid_t dead = gone_holder(reap_uid(), {});
+  make_file(dir, "mapped", act_uid(), act_uid(), 0600, 8192);
+  pid_t h = holder(reap_uid(), {"mmap:" + dir + "/mapped"});
   ASSERT_EQ(::unlink((dir + "/mapped").c_str()), 0);  // only the mapping holds it now
   std::string d = std::to_string(dead), l = std::to_string(h);
   for (const std::string& name :
        std::vector<std::string>{"torch_" + d + "_1_0", "torch_" + l + "_1_0", "psm_7f3a",
                                 "__KMP_REGISTERED_LIB_" + d, "plain"})
-    make_file(dir, name, kNobody, kNobody);
+    make_file(dir, name, act_uid(), act_uid());
 
-  auto j = run_reap({"--shm-only", "--shm-dir", dir, "--uid", "65534", "-n", "--json"});
+  auto j = run_reap({"--shm-only", "--shm-dir", dir, "--uid", owner(), "-n", "--json"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
   auto doc = nlohmann::json::parse(j.out);
   std::map<std::string, nlohmann::json> likely;
@@ -301,7 +314,7 @@ TEST_F(ReportHints, UnlinkedButMappedSegmentAndNamePatterns) {
   EXPECT_EQ(doc["unlinked"][0]["size"], 8192);
   EXPECT_EQ(doc["summary"]["unlinked_held_bytes"], 8192);
 
-  auto r = run_reap({"--shm-only", "--shm-dir", dir, "--uid", "65534"});
+  auto r = run_reap({"--shm-only", "--shm-dir", dir, "--uid", owner()});
   EXPECT_EQ(r.exit_code, 0);
   // The hint never changes a verdict: a name with a live pid is unlinked when nothing holds it.
   EXPECT_TRUE(
@@ -326,14 +339,14 @@ using RunSweeps = PrivateIpc;
 
 TEST_F(RunSweeps, SweepsOnlyWhatAppearedDuringTheRunForEachKind) {
   std::string uds = tmp_dir();
-  ASSERT_EQ(::chown(uds.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown(uds.c_str(), act_uid(), act_uid()), 0);
   std::string mq = private_mqueue_dir();
   std::string shm = private_tmpfs();
-  ASSERT_EQ(::chown(shm.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown(shm.c_str(), act_uid(), act_uid()), 0);
   // Left behind before the run: a stale socket file, a queue nobody has open, an unattached
   // segment whose creator is gone, an unheld shm file. None of them is the run's leak.
-  gone_holder(kNobody, {"uds:" + uds + "/before.sock", "mq:before", "sysv:0x5301"});
-  make_file(shm, "before", kNobody, kNobody);
+  gone_holder(act_uid(), {"uds:" + uds + "/before.sock", "mq:before", "sysv:0x5301"});
+  make_file(shm, "before", act_uid(), act_uid());
   int before_seg = shmid_of(0x5301);
   ASSERT_GE(before_seg, 0);
 
@@ -357,10 +370,10 @@ TEST_F(RunSweeps, SweepsOnlyWhatAppearedDuringTheRunForEachKind) {
                                    "uds:" + uds + "/during.sock",
                                    "mq:during",
                                    "sysv:0x5302"};
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
-  as_nobody.cwd = tmp_dir();
-  RunResult r = run_guarded(argv, as_nobody);
+  RunOptions as_owner;
+  as_owner.as_uid = act_uid();
+  as_owner.cwd = tmp_dir();
+  RunResult r = run_guarded(argv, as_owner);
   EXPECT_EQ(r.exit_code, 1) << "the run leaked, and --fail-on-leak says so";
   EXPECT_TRUE(has_line(r.err, "uds during.sock: removed: nothing bound")) << r.err;
   EXPECT_TRUE(has_line(r.err, "mqueue during: removed: no process has it open")) << r.err;

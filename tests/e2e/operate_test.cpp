@@ -1,7 +1,8 @@
 // End-to-end tests of the operating options: --check, --log-json, --metrics-file, --color
 // and NO_COLOR, the "nothing to reap" line, the help text, and the live status line during
-// a grace wait in a real pseudo-terminal (script(1)). Sweeps use private dirs as uid 65534;
-// processes are the test's own.
+// a grace wait in a real pseudo-terminal (script(1)). Sweeps use private dirs and run as
+// act_uid() (65534 as root: root's PID 1 cannot be inspected here; the test uid in the
+// unprivileged pass), on segments of that uid; processes are the test's own.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,26 +19,27 @@
 namespace reap_e2e {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
 class Operate : public ReapTest {
  protected:
   void SetUp() override {
     ReapTest::SetUp();
     dir_ = shm_dir();
-    ::chown(dir_.c_str(), kNobody, kNobody);
+    ::chown(dir_.c_str(), act_uid(), act_uid());
     scratch_ = tmp_dir();
-    ::chown(scratch_.c_str(), kNobody, kNobody);
+    ::chown(scratch_.c_str(), act_uid(), act_uid());
   }
-  void make(const std::string& name) { make_file(dir_, name, kNobody, kNobody); }
-  // A sweep run as 65534 (root's PID 1 cannot be inspected here and would keep everything).
+  void make(const std::string& name) { make_file(dir_, name, act_uid(), act_uid()); }
+  // A sweep run as act_uid() (as root, 65534: root's PID 1 cannot be inspected here and would
+  // keep everything).
   RunResult sweep(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--shm-only", "--shm-dir", dir_};
     args.insert(args.end(), extra.begin(), extra.end());
     RunOptions o;
-    o.as_uid = kNobody;
+    o.as_uid = act_uid();
     return run_reap(args, o);
   }
+  // uid="N" of the metrics, for act_uid().
+  static std::string uid_label() { return "uid=\"" + std::to_string(act_uid()) + "\""; }
   std::string read(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;
@@ -64,7 +66,7 @@ TEST_F(Operate, CheckExitsOneWhenSomethingWouldBeDoneAndActsOnNothing) {
 }
 
 TEST_F(Operate, CheckIsRefusedWithRun) {
-  RunResult r = run_command({reap_bin(), "--check", "run", "--", "true"});
+  RunResult r = run_command({reap_bin(), "--check", "run", "--", "true"}, as_reap_user());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind("reap: error: run: --check does not apply", 0), 0u) << r.err;
 }
@@ -131,21 +133,22 @@ void expect_valid_prometheus_text(const std::string& text) {
 TEST_F(Operate, MetricsFileIsValidPrometheusTextAndReplacedAtomically) {
   make("a");
   make("b");
-  pid_t h = spawn_holder({"--drop", "65534:65534", "mmap:" + dir_ + "/b"});
+  const std::string u = std::to_string(act_uid());
+  pid_t h = spawn_holder({"--drop", u + ":" + u, "mmap:" + dir_ + "/b"});
   std::string prom = scratch_ + "/reap.prom";
   RunResult r = sweep({"--metrics-file", prom});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string text = read(prom);
   expect_valid_prometheus_text(text);
-  EXPECT_TRUE(has_line(text, "reap_shm_segments{uid=\"65534\",verdict=\"unlinked\"} 1")) << text;
-  EXPECT_TRUE(
-      has_line(text, "reap_shm_segments{uid=\"65534\",verdict=\"kept\",reason=\"mapped\"} 1"))
+  const std::string uid = uid_label();
+  EXPECT_TRUE(has_line(text, "reap_shm_segments{" + uid + ",verdict=\"unlinked\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "reap_shm_segments{" + uid + ",verdict=\"kept\",reason=\"mapped\"} 1"))
       << text;
-  EXPECT_TRUE(has_line(text, "reap_shm_freed_bytes{uid=\"65534\"} 4096")) << text;
-  EXPECT_TRUE(has_line(text, "reap_last_run_exit_code{uid=\"65534\"} 0")) << text;
-  EXPECT_TRUE(has_line_like(text, "reap_last_run_timestamp_seconds{uid=\"65534\"} ")) << text;
-  EXPECT_TRUE(has_line_like(text, "reap_last_run_duration_seconds{uid=\"65534\"} ")) << text;
-  EXPECT_TRUE(has_line_like(text, "reap_shm_deleted_mapped_bytes{uid=\"65534\"} ")) << text;
+  EXPECT_TRUE(has_line(text, "reap_shm_freed_bytes{" + uid + "} 4096")) << text;
+  EXPECT_TRUE(has_line(text, "reap_last_run_exit_code{" + uid + "} 0")) << text;
+  EXPECT_TRUE(has_line_like(text, "reap_last_run_timestamp_seconds{" + uid + "} ")) << text;
+  EXPECT_TRUE(has_line_like(text, "reap_last_run_duration_seconds{" + uid + "} ")) << text;
+  EXPECT_TRUE(has_line_like(text, "reap_shm_deleted_mapped_bytes{" + uid + "} ")) << text;
   struct stat st;
   ASSERT_EQ(::stat(prom.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
@@ -161,20 +164,20 @@ TEST_F(Operate, MetricsFileIsValidPrometheusTextAndReplacedAtomically) {
   EXPECT_TRUE(running(h));
 }
 
+// reap runs as reap_uid() (root, or the test uid) and acts for act_uid(); the holder is
+// reap's own, so it can be inspected.
 TEST_F(Operate, DeletedButMappedBytesAreMeasured) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   make("held");
   pid_t h = spawn_holder({"mmap:" + dir_ + "/held"});
   ASSERT_EQ(::unlink((dir_ + "/held").c_str()), 0);  // unlinked, still mapped by h
   std::string prom = scratch_ + "/reap.prom";
-  RunResult r =
-      run_reap({"--shm-only", "--shm-dir", dir_, "--uid", "65534", "--metrics-file", prom});
+  RunResult r = run_reap({"--shm-only", "--shm-dir", dir_, "--uid", std::to_string(act_uid()),
+                          "--metrics-file", prom});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string text = read(prom);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(
-      text, m, std::regex(R"(reap_shm_deleted_mapped_bytes\{uid="65534"\} (\d+))")))
+      text, m, std::regex("reap_shm_deleted_mapped_bytes\\{" + uid_label() + "\\} (\\d+)")))
       << text;
   EXPECT_GE(std::stoull(m[1]), 4096u) << "the 4096-byte unlinked segment mapped by " << h;
 }
@@ -202,8 +205,8 @@ TEST_F(Operate, ColorOnlyWhenAskedOrOnATerminal) {
 
 TEST_F(Operate, TerminalGetsColourUnlessNoColor) {
   make("a");
-  std::string cmd = "setpriv --reuid=65534 --regid=65534 --clear-groups -- " + reap_bin() +
-                    " -n --shm-only --shm-dir " + dir_;
+  std::string cmd =
+      setpriv_words(act_uid()) + "-- " + reap_bin() + " -n --shm-only --shm-dir " + dir_;
   RunResult tty = in_pty(cmd);
   EXPECT_NE(tty.out.find("shm a: \x1b[36mwould unlink\x1b[0m"), std::string::npos) << tty.out;
   RunResult no_color = in_pty("NO_COLOR=1 " + cmd);
@@ -214,18 +217,16 @@ TEST_F(Operate, TerminalGetsColourUnlessNoColor) {
 }
 
 TEST_F(Operate, NothingFoundSaysWhatWasSearched) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   std::string cwd = tmp_dir();
   std::string marker = unique_marker("nothing");
-  RunResult r = run_reap({"--cwd", cwd, "--match", marker, "-n"});
+  RunResult r = run_reap({"--cwd", cwd, "--match", marker, "-n"});  // as reap_uid()
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(
-      has_line(r.out, "nothing to reap: no orphans of uid 0 under " + cwd + " matching " + marker))
+  EXPECT_TRUE(has_line(r.out, "nothing to reap: no orphans of uid " + std::to_string(reap_uid()) +
+                                  " under " + cwd + " matching " + marker))
       << r.out;
   RunResult s = sweep({"--min-age", "5m"});
-  EXPECT_TRUE(has_line(
-      s.out, "nothing to reap: no unheld segments of uid 65534 older than 300 s in " + dir_))
+  EXPECT_TRUE(has_line(s.out, "nothing to reap: no unheld segments of uid " +
+                                  std::to_string(act_uid()) + " older than 300 s in " + dir_))
       << s.out;
   make("a");
   RunResult found = sweep({"-n"});
@@ -233,13 +234,13 @@ TEST_F(Operate, NothingFoundSaysWhatWasSearched) {
 }
 
 TEST_F(Operate, HelpShowsValueNamesExamplesAndExitCodes) {
-  RunResult r = run_command({reap_bin(), "--help"});
+  RunResult r = run_command({reap_bin(), "--help"}, as_reap_user());
   EXPECT_EQ(r.exit_code, 0);
   for (const char* s : {"-p,--parent PID", "-g,--grace SECONDS", "--shm-dir DIR",
                         "--min-age DURATION", "--log-json FILE", "--metrics-file FILE",
                         "--color WHEN", "--check", "Examples:", "Exit codes:", "NO_COLOR"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
-  RunResult run = run_command({reap_bin(), "run", "--help"});
+  RunResult run = run_command({reap_bin(), "run", "--help"}, as_reap_user());
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_NE(run.out.find("Usage: reap run [OPTIONS] -- CMD [ARGS...]"), std::string::npos)
       << run.out;
@@ -248,11 +249,11 @@ TEST_F(Operate, HelpShowsValueNamesExamplesAndExitCodes) {
     EXPECT_NE(run.out.find(s), std::string::npos) << s << "\n" << run.out;
 }
 
+// The victims are reap's own (reap_uid()); in the terminal, reap runs as that uid too.
 TEST_F(Operate, GraceStatusLineOnATerminalOnly) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& parent = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
-  std::string cmd = reap_bin() + " -p " + std::to_string(parent.pid) + " -g 1.2 --kill-wait 1";
+  std::string cmd = setpriv_words(reap_uid()) + (unprivileged() ? "-- " : "") + reap_bin() +
+                    " -p " + std::to_string(parent.pid) + " -g 1.2 --kill-wait 1";
   RunResult tty = in_pty(cmd);
   EXPECT_EQ(tty.exit_code, 1) << tty.out;
   EXPECT_NE(tty.out.find("\r\x1b[Kreap: 1 process still alive, "), std::string::npos) << tty.out;

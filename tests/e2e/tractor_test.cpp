@@ -1,8 +1,10 @@
 // Parity tests of the `tractor-reap` front (the reap binary under that name) against the
 // reference tool's interface (shared brief TRACTOR-REAP.md): flags, defaults, phase order,
 // output lines and exit codes. Scoping: -p points at a process the test started; the shm
-// sweep reads a private dir through TRACTOR_REAP_SHM_DIR as uid 65534; orphan mode (which
-// has no --cwd or --match here) runs only inside a private PID namespace.
+// sweep reads a private dir through TRACTOR_REAP_SHM_DIR as act_uid() (65534 as root, the
+// test uid in the unprivileged pass); orphan mode (which has no --cwd or --match here) runs
+// only inside a private PID namespace. tractor-reap runs as reap_uid() unless a test says
+// otherwise, like reap in the other tests.
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,8 +21,6 @@
 namespace reap_e2e {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
 std::string tractor_bin() {
   return (std::filesystem::path(reap_bin()).parent_path() / "tractor-reap").string();
 }
@@ -35,13 +35,13 @@ class TractorFront : public ReapTest {
  protected:
   RunResult tractor(std::vector<std::string> args, const RunOptions& opts = {}) {
     args.insert(args.begin(), tractor_bin());
-    return run_command(args, opts);
+    return run_command(args, as_reap_user(opts));
   }
-  // tractor-reap with its shm sweep pointed at `dir`, as uid 65534.
+  // tractor-reap with its shm sweep pointed at `dir`, as act_uid().
   RunResult tractor_shm(const std::string& dir, std::vector<std::string> args) {
     args.insert(args.begin(), {"env", "TRACTOR_REAP_SHM_DIR=" + dir, tractor_bin()});
     RunOptions o;
-    o.as_uid = kNobody;
+    o.as_uid = act_uid();
     return run_command(args, o);
   }
   // A parent victim with children given as --child specs; returns the children's pids.
@@ -108,7 +108,7 @@ TEST_F(TractorFront, UsageErrorsInArgparseWordsExitTwo) {
 
 TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
   std::string dir = tmp_dir();
-  ASSERT_EQ(::chown(dir.c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::chown(dir.c_str(), act_uid(), act_uid()), 0);
   ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
   auto bind_at = [&](const std::string& name, bool keep_open) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -118,7 +118,7 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
     std::strncpy(addr.sun_path, (dir + "/" + name).c_str(), sizeof addr.sun_path - 1);
     EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     EXPECT_EQ(::listen(fd, 1), 0);
-    EXPECT_EQ(::lchown((dir + "/" + name).c_str(), kNobody, kNobody), 0);
+    EXPECT_EQ(::lchown((dir + "/" + name).c_str(), act_uid(), act_uid()), 0);
     if (keep_open) return fd;
     ::close(fd);
     return -1;
@@ -126,11 +126,11 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
   bind_at("actor@99999.sock", false);
   int live = bind_at("live@1.sock", true);
   std::vector<std::string> env = {"env", "TRACTOR_REAP_UDS_DIR=" + dir, tractor_bin()};
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
+  RunOptions as_owner;
+  as_owner.as_uid = act_uid();
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), env.begin(), env.end());
-    return run_command(args, as_nobody);
+    return run_command(args, as_owner);
   };
   RunResult dry = run({"--uds-only", "-n"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
@@ -148,8 +148,6 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
 }
 
 TEST_F(TractorFront, DescendantsGetSigintAndTheParentIsLeftAlone) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& s = spawn_victim(
       {"--marker", unique_marker("p"), "--child", "--on-int exit", "--child", "--on-int exit"}, 3);
   auto kids = children_of(s);
@@ -162,8 +160,6 @@ TEST_F(TractorFront, DescendantsGetSigintAndTheParentIsLeftAlone) {
 }
 
 TEST_F(TractorFront, DefaultGraceIsThreeSecondsThenSigkillAndExitOne) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& s = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
   auto kids = children_of(s);
   RunResult r = tractor({"-p", std::to_string(s.pid)});
@@ -175,8 +171,6 @@ TEST_F(TractorFront, DefaultGraceIsThreeSecondsThenSigkillAndExitOne) {
 }
 
 TEST_F(TractorFront, GraceIsPrintedAsPythonPrintsAFloat) {
-  if (unprivileged())
-    GTEST_SKIP() << "written for a root reap; not yet adapted to the unprivileged pass";
   Spawned& s = spawn_victim({"--marker", unique_marker("p"), "--child", "--on-int linger"}, 2);
   auto kids = children_of(s);
   RunResult r = tractor({"-ng1", "-p", std::to_string(s.pid)});  // clustered: -n -g 1
@@ -199,11 +193,12 @@ TEST_F(TractorFront, NothingToReapIsExitZero) {
 
 TEST_F(TractorFront, ShmSweepLinesAndPythonReprOfPaths) {
   std::string dir = shm_dir();
-  ::chown(dir.c_str(), kNobody, kNobody);
-  make_file(dir, "free", kNobody, kNobody);
-  make_file(dir, "it's", kNobody, kNobody);
-  make_file(dir, "held", kNobody, kNobody);
-  pid_t h = spawn_holder({"--drop", "65534:65534", "fd:" + dir + "/held"});
+  ::chown(dir.c_str(), act_uid(), act_uid());
+  make_file(dir, "free", act_uid(), act_uid());
+  make_file(dir, "it's", act_uid(), act_uid());
+  make_file(dir, "held", act_uid(), act_uid());
+  const std::string u = std::to_string(act_uid());
+  pid_t h = spawn_holder({"--drop", u + ":" + u, "fd:" + dir + "/held"});
   RunResult dry = tractor_shm(dir, {"--shm-only", "-n"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   auto lines = split_lines(dry.out);
@@ -223,9 +218,10 @@ TEST_F(TractorFront, ShmSweepLinesAndPythonReprOfPaths) {
 }
 
 TEST_F(TractorFront, FailedUnlinkIsExitOneWithThePythonError) {
-  std::string dir = shm_dir();  // root-owned 0700: 65534 cannot unlink in it...
-  ::chmod(dir.c_str(), 0755);   // ...but can list it
-  make_file(dir, "stuck", kNobody, kNobody);
+  std::string dir = shm_dir();
+  ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);  // root-owned: act_uid() cannot unlink in it...
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);  // ...but can list it
+  make_file(dir, "stuck", act_uid(), act_uid());
   RunResult r = tractor_shm(dir, {"--shm-only"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(has_line(r.out, "[tractor-reap] could not unlink " + dir +
@@ -235,10 +231,11 @@ TEST_F(TractorFront, FailedUnlinkIsExitOneWithThePythonError) {
 
 TEST_F(TractorFront, PhasesRunProcessesThenShm) {
   std::string dir = shm_dir();
-  ::chown(dir.c_str(), kNobody, kNobody);
-  make_file(dir, "free", kNobody, kNobody);
+  ::chown(dir.c_str(), act_uid(), act_uid());
+  make_file(dir, "free", act_uid(), act_uid());
+  const std::string u = std::to_string(act_uid());
   Spawned& s = spawn_victim(
-      {"--marker", unique_marker("p"), "--child", "--on-int exit --drop 65534:65534"}, 2);
+      {"--marker", unique_marker("p"), "--child", "--on-int exit --drop " + u + ":" + u}, 2);
   auto kids = children_of(s);
   RunResult r = tractor_shm(dir, {"--shm", "-p", std::to_string(s.pid)});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -249,19 +246,21 @@ TEST_F(TractorFront, PhasesRunProcessesThenShm) {
 
 // Orphan mode: inside a private PID namespace, a victim whose parent died is adopted by the
 // namespace's init (PPid 1); tractor-reap, run from the victim's directory, reaps it. Only
-// processes of that namespace are visible to it, and all die with the namespace.
+// processes of that namespace are visible to it, and all die with the namespace. The victims
+// and tractor-reap run as reap_uid() (unshare itself needs root).
 TEST_F(TractorFront, OrphanModeInAPrivatePidNamespace) {
   std::string cwd = tmp_dir();
   std::filesystem::create_directory(cwd + "/.git");  // orphan mode's scope: a git work tree
   std::string marker = "'_subactor[" + unique_marker("tractor") + "]'";  // tractor's marker
+  const std::string as = setpriv_words(reap_uid());
   std::string script =
-      "set -e; cd '" + cwd + "'; " + victim_bin() + " --double-fork --chdir '" + cwd +
-      "' --marker " + marker + " --on-int exit --ready-fd 1 > ready; " + victim_bin() +
+      "set -e; cd '" + cwd + "'; " + as + victim_bin() + " --double-fork --chdir '" + cwd +
+      "' --marker " + marker + " --on-int exit --ready-fd 1 > ready; " + as + victim_bin() +
       " --double-fork --chdir '" + cwd + "' --marker " + marker +
       " --on-int ignore --ready-fd 1 > ready2; "
       "for i in $(seq 100); do [ -s ready ] && [ -s ready2 ] && break; sleep 0.05; done; "
       "cat ready ready2; set +e; " +
-      tractor_bin() + " -g 0.5; echo rc=$?";
+      as + tractor_bin() + " -g 0.5; echo rc=$?";
   RunResult r = run_command({"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script});
   auto nodes = lines_with_prefix(r.out, "node ");
   ASSERT_EQ(nodes.size(), 2u) << r.out << r.err;
@@ -272,9 +271,8 @@ TEST_F(TractorFront, OrphanModeInAPrivatePidNamespace) {
 }
 
 TEST_F(TractorFront, OrphanModeOutsideAGitWorkTreeIsRefused) {
-  RunResult r = run_command(
-      {tractor_bin(), "-n"},
-      RunOptions{std::nullopt, std::nullopt, std::chrono::milliseconds(20000), tmp_dir()});
+  RunResult r = tractor(
+      {"-n"}, RunOptions{std::nullopt, std::nullopt, std::chrono::milliseconds(20000), tmp_dir()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err.rfind("tractor-reap: error: orphan mode needs a scope: ", 0), 0u) << r.err;
   EXPECT_TRUE(r.out.empty());
@@ -283,9 +281,8 @@ TEST_F(TractorFront, OrphanModeOutsideAGitWorkTreeIsRefused) {
 TEST_F(TractorFront, OrphanModeFindsNothingOutsideItsDirectory) {
   std::string cwd = tmp_dir();
   std::filesystem::create_directory(cwd + "/.git");
-  RunResult r =
-      run_command({tractor_bin(), "-n"},
-                  RunOptions{std::nullopt, std::nullopt, std::chrono::milliseconds(20000), cwd});
+  RunResult r = tractor(
+      {"-n"}, RunOptions{std::nullopt, std::nullopt, std::chrono::milliseconds(20000), cwd});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "[tractor-reap] no orphans (PPid=1, cwd=" + cwd + ") to reap\n");
 }

@@ -1,7 +1,8 @@
 // --uds / --uds-only / --uds-dir against real unix sockets bound in a private directory.
 // Sockets are bound by this test process (or a child it forks into a private network
-// namespace) and the files are owned by an unused uid (65534), so PID 1 (uninspectable,
-// root) cannot block them and nothing of the machine's is touched.
+// namespace) and the files are owned by act_uid(): an unused uid (65534) as root, so PID 1
+// (uninspectable, root) cannot block them and nothing of the machine's is touched; the test
+// uid in the unprivileged pass, where reap runs as that uid.
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -19,8 +20,6 @@
 namespace reap_e2e {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
 class UdsTest : public ReapTest {
  protected:
   void TearDown() override {
@@ -30,7 +29,7 @@ class UdsTest : public ReapTest {
   std::string dir() {
     if (dir_.empty()) {
       dir_ = tmp_dir();
-      EXPECT_EQ(::chown(dir_.c_str(), kNobody, kNobody), 0);
+      EXPECT_EQ(::chown(dir_.c_str(), act_uid(), act_uid()), 0);
       EXPECT_EQ(::chmod(dir_.c_str(), 0755), 0);
     }
     return dir_;
@@ -44,7 +43,7 @@ class UdsTest : public ReapTest {
   /// Binds a socket of `type` at dir/name (listening when asked), owned by `owner`; kept
   /// open (live) unless `close_it` (stale).
   void bind_at(const std::string& name, int type, bool listen, bool close_it,
-               uid_t owner = kNobody) {
+               uid_t owner = act_uid()) {
     int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
     auto a = addr(dir() + "/" + name);
@@ -60,17 +59,17 @@ class UdsTest : public ReapTest {
     }
   }
   /// A child that enters a private network namespace as root, then (optionally) becomes
-  /// 65534, binds `name` in `dir` and waits. Returns its pid (tracked).
-  pid_t bind_in_other_netns(const std::string& path, bool drop_to_nobody, int& ready_rd) {
+  /// act_uid(), binds `name` in `dir` and waits. Returns its pid (tracked).
+  pid_t bind_in_other_netns(const std::string& path, bool drop_to_owner, int& ready_rd) {
+    const uid_t owner = act_uid();
     int p[2];
     EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
     pid_t pid = ::fork();
     if (pid == 0) {
       ::close(p[0]);
       if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
-      if (drop_to_nobody) {
-        if (::setresgid(kNobody, kNobody, kNobody) || ::setresuid(kNobody, kNobody, kNobody))
-          ::_exit(2);
+      if (drop_to_owner) {
+        if (::setresgid(owner, owner, owner) || ::setresuid(owner, owner, owner)) ::_exit(2);
         ::prctl(PR_SET_DUMPABLE, 1);  // so that reap, as the same uid, can read its ns link
       }
       int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -78,7 +77,7 @@ class UdsTest : public ReapTest {
       a.sun_family = AF_UNIX;
       std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
       if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) || ::listen(fd, 1)) ::_exit(3);
-      if (!drop_to_nobody && ::chown(path.c_str(), kNobody, kNobody)) ::_exit(4);
+      if (!drop_to_owner && ::chown(path.c_str(), owner, owner)) ::_exit(4);
       if (::write(p[1], "r", 1) != 1) ::_exit(5);
       ::pause();
       ::_exit(0);
@@ -97,9 +96,10 @@ class UdsTest : public ReapTest {
   std::vector<int> fds_;
 };
 
+// reap runs as reap_uid() (root, or the test uid) and acts for act_uid() (65534, or the
+// test uid); the sockets are bound by this (root) test process.
 TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
-  if (unprivileged())
-    GTEST_SKIP() << "root reap acting for --uid 65534 (not yet adapted to the unprivileged pass)";
+  const std::string owner = std::to_string(act_uid());
   bind_at("stale-stream", SOCK_STREAM, true, true);
   bind_at("stale-dgram", SOCK_DGRAM, false, true);
   bind_at("actor@999999.sock", SOCK_STREAM, true, true);
@@ -108,17 +108,17 @@ TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
   bind_at("bound-only", SOCK_STREAM, false, false);
   bind_at("dgram", SOCK_DGRAM, false, false);
   ASSERT_EQ(::link((dir() + "/bound-only").c_str(), (dir() + "/hardlink").c_str()), 0);
-  make_file(dir(), "x.sock", kNobody, kNobody);
+  make_file(dir(), "x.sock", act_uid(), act_uid());
   ASSERT_EQ(::symlink((dir() + "/stale-stream").c_str(), (dir() + "/link.sock").c_str()), 0);
-  ASSERT_EQ(::lchown((dir() + "/link.sock").c_str(), kNobody, kNobody), 0);
+  ASSERT_EQ(::lchown((dir() + "/link.sock").c_str(), act_uid(), act_uid()), 0);
   bind_at("other-uid-stale", SOCK_STREAM, true, true, 4242);
 
-  auto dry = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", "65534", "-n"});
+  auto dry = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", owner, "-n"});
   EXPECT_EQ(dry.exit_code, 0);
   EXPECT_TRUE(has_line(dry.out, "uds stale-stream: would remove: nothing bound"));
   EXPECT_TRUE(exists("stale-stream"));
 
-  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", "65534"});
+  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", owner});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "uds stale-stream: removed: nothing bound"));
   EXPECT_TRUE(has_line(r.out, "uds stale-dgram: removed: nothing bound"));
@@ -132,7 +132,7 @@ TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
   EXPECT_TRUE(has_line(r.out, "uds hardlink: kept: bound: a socket is bound to this file"));
   EXPECT_TRUE(has_line(r.out, "uds x.sock: skipped: not a socket file (regular file)"));
   EXPECT_TRUE(has_line(r.out, "uds link.sock: skipped: not a socket file (symlink)"));
-  EXPECT_TRUE(has_line(r.out, "uds other-uid-stale: kept: owned by uid 4242, not 65534"));
+  EXPECT_TRUE(has_line(r.out, "uds other-uid-stale: kept: owned by uid 4242, not " + owner));
   EXPECT_TRUE(has_line(r.out, "summary: uds 3 removed, 6 kept, 0 errors"));
   for (const char* gone : {"stale-stream", "stale-dgram", "actor@999999.sock"})
     EXPECT_FALSE(exists(gone)) << gone;
@@ -144,9 +144,9 @@ TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
 TEST_F(UdsTest, JsonAndUnprivileged) {
   bind_at("stale", SOCK_STREAM, true, true);
   bind_at("live", SOCK_DGRAM, false, false);
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
-  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--json"}, as_nobody);
+  RunOptions as_owner;
+  as_owner.as_uid = act_uid();
+  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--json"}, as_owner);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["sweeps"].size(), 1u);
@@ -166,18 +166,20 @@ TEST_F(UdsTest, MissingExplicitDirIsAnErrorAndMissingDefaultIsNothingToDo) {
   // exist: nothing to do, exit 0.
   auto argv = std::vector<std::string>{"env", "XDG_RUNTIME_DIR=" + dir() + "/none", reap_bin(),
                                        "--uds-only"};
-  auto d = run_command(argv);
+  auto d = run_command(argv, as_reap_user());
   EXPECT_EQ(d.exit_code, 0) << d.err;
   EXPECT_TRUE(has_line_like(d.out, "uds " + dir() + "/none/tractor: no such directory"));
 }
 
 TEST_F(UdsTest, SocketBoundInAnotherNetworkNamespaceEnteredByRoot) {
   if (unprivileged())
-    GTEST_SKIP() << "root reap acting for --uid 65534 (not yet adapted to the unprivileged pass)";
+    GTEST_SKIP() << "needs a root reap: querying another network namespace's socket table means "
+                    "entering it (setns), which needs CAP_SYS_ADMIN; the unprivileged case is "
+                    "UnqueryableNamespaceKeepsWhatItsProcessCouldHaveBound";
   int rd = -1;
   bind_in_other_netns(dir() + "/elsewhere", false, rd);
   bind_at("stale", SOCK_STREAM, true, true);
-  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", "65534"});
+  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", std::to_string(act_uid())});
   ::close(rd);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "uds elsewhere: kept: bound: a socket is bound to this file"));
@@ -189,9 +191,9 @@ TEST_F(UdsTest, UnqueryableNamespaceKeepsWhatItsProcessCouldHaveBound) {
   int rd = -1;
   pid_t child = bind_in_other_netns(dir() + "/elsewhere", true, rd);
   bind_at("stale", SOCK_STREAM, true, true);
-  RunOptions as_nobody;
-  as_nobody.as_uid = kNobody;
-  auto r = run_reap({"--uds-only", "--uds-dir", dir()}, as_nobody);
+  RunOptions as_owner;
+  as_owner.as_uid = act_uid();
+  auto r = run_reap({"--uds-only", "--uds-dir", dir()}, as_owner);
   ::close(rd);
   EXPECT_EQ(r.exit_code, 0);
   std::string why = "kept: unverifiable: pid " + std::to_string(child);

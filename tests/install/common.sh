@@ -4,6 +4,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 BUILD=${1:?usage: $0 BUILD_DIR SOURCE_DIR}
 SRC=${2:?usage: $0 BUILD_DIR SOURCE_DIR}
+BUILD=$(cd "$BUILD" && pwd) SRC=$(cd "$SRC" && pwd)  # the tests cd elsewhere
 WORK=$(mktemp -d /tmp/reap-install-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 PREFIX=$WORK/prefix

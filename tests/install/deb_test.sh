@@ -14,10 +14,15 @@ for f in /usr/bin/reap "/usr/bin/tractor-reap -> reap" /usr/share/man/man1/reap.
   /usr/share/zsh/vendor-completions/_reap /usr/share/fish/vendor_completions.d/reap.fish \
   /usr/lib/systemd/system/reap-sweep.service /usr/lib/systemd/system/reap-sweep.timer \
   /usr/lib/systemd/system/reap-sweep@.service /usr/lib/systemd/user/reap-sweep.service \
-  /usr/lib/systemd/user/reap-sweep.timer /usr/include/reap/os/proc_scan.hpp; do
+  /usr/lib/systemd/user/reap-sweep.timer /usr/include/reap/os/proc_scan.hpp \
+  /usr/include/reap/core/shm_policy.hpp /usr/include/reap/util/fd.hpp; do
   grep -qxF -- "$f" "$WORK/files" || fail "the .deb lacks $f"
 done
-grep -qE '^/usr/lib/(x86_64-linux-gnu/)?libreap_core.a$' "$WORK/files" || fail "no library"
+for lib in reap_core reap_os; do
+  grep -qE "^/usr/lib/(x86_64-linux-gnu/)?lib$lib.a\$" "$WORK/files" || fail "no lib$lib.a"
+done
+! grep -q 'libreap_cli' "$WORK/files" || fail "the .deb installs the CLI's library"
+! grep -q '^/usr/include/reap/cli' "$WORK/files" || fail "the .deb installs the CLI's headers"
 grep -qE '^/usr/lib/(x86_64-linux-gnu/)?cmake/reap/reapConfig.cmake$' "$WORK/files" || fail "no CMake package"
 grep -qE '^/usr/lib/(x86_64-linux-gnu/)?pkgconfig/reap.pc$' "$WORK/files" || fail "no reap.pc"
 ! grep -q "$WORK" "$WORK/files" || fail "the staging dir leaks into the file list"
