@@ -32,12 +32,17 @@ void put_bytes(json& j, const std::string& key, const std::string& bytes) {
   }
 }
 
-/// Appends `text` (valid UTF-8) as a JSON string literal.
+/// Appends `text` (valid UTF-8) as a JSON string literal. Runs of bytes that need no escape
+/// are appended whole.
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
+  std::size_t run = 0;  // start of the bytes not yet appended
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -55,16 +60,22 @@ void append_json_string(std::string& out, std::string_view text) {
         out += "\\r";
         break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += ch;
-        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out += '"';
+}
+
+/// append_json_string of `bytes`, made lossy UTF-8 first only when they are not UTF-8.
+void append_json_text(std::string& out, const std::string& bytes) {
+  if (util::is_valid_utf8(bytes)) {
+    append_json_string(out, bytes);
+  } else {
+    append_json_string(out, util::to_utf8_lossy(bytes));
+  }
 }
 
 json likely_json(const std::optional<core::Attribution>& a) {
@@ -76,9 +87,21 @@ json likely_json(const std::optional<core::Attribution>& a) {
   return j;
 }
 
+/// Written directly, as likely_json(a).dump() would print it: a json value per item cost
+/// more than the rest of the item (a sweep may report 100,000 of them).
 void append_likely(std::string& out, const std::optional<core::Attribution>& a) {
   out += ",\"likely\":";
-  out += likely_json(a).dump();
+  if (!a) {
+    out += "null";
+    return;
+  }
+  out += "{\"creator\":";
+  append_json_text(out, a->creator);
+  out += ",\"pid\":";
+  out += a->pid ? std::to_string(*a->pid) : "null";
+  out += ",\"pid_alive\":";
+  out += a->alive ? (*a->alive ? "true" : "false") : "null";
+  out += '}';
 }
 
 /// One shm item as a JSON object, written directly: a sweep may report 100,000 of them.
@@ -95,7 +118,7 @@ void append_shm_item(std::string& out, const core::ShmReportItem& s) {
   out += ",\"verdict\":";
   append_json_string(out, json_word(core::word(s.verdict)));
   out += ",\"reason\":";
-  append_json_string(out, util::to_utf8_lossy(s.reason));
+  append_json_text(out, s.reason);
   out += ",\"holder_pid\":";
   out += s.holder ? std::to_string(*s.holder) : "null";
   out += ",\"uid\":";

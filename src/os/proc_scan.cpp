@@ -113,6 +113,21 @@ bool read_status_into(int dirfd, const char* path, ProcessInfo& p, std::string& 
   return true;
 }
 
+/// The devices of the watch set and of watch_all_on: a held file elsewhere is never looked
+/// up. (The watch set is walked once; its devices are few.)
+std::unordered_set<dev_t> watched_devices(const ScanOptions& options) {
+  std::unordered_set<dev_t> devs(options.watch_all_on.begin(), options.watch_all_on.end());
+  dev_t last = 0;
+  bool have_last = false;
+  for (const auto& id : options.watch) {
+    if (have_last && id.dev == last) continue;
+    devs.insert(id.dev);
+    last = id.dev;
+    have_last = true;
+  }
+  return devs;
+}
+
 /// Per-worker state: buffers reused across processes, and the results of its share.
 struct Worker {
   const ScanOptions* options = nullptr;
@@ -128,8 +143,22 @@ struct Worker {
   std::vector<UnlinkedHolding> unlinked;
   bool maybe_unlinked_mapping = false;  ///< this process maps an unknown file on such a dev
 
+  bool watching() const { return options->watching(); }
+
+  /// Whether the holder index answers for `id`: every file on a watch_all_on device, else
+  /// the watch set's identities.
+  bool watches(const DevIno& id) const {
+    return options->watch_all_on.count(id.dev) > 0 || options->watch.count(id) > 0;
+  }
+  /// Whether a held `id` on an unlinked_devs device may be unlinked: not one of the listed
+  /// identities. (With watch_all_on nothing is known to be listed: every one may be.)
+  bool maybe_unlinked(const DevIno& id) const {
+    return options->unlinked_devs.count(id.dev) > 0 &&
+           (options->watch_all_on.count(id.dev) > 0 || options->watch.count(id) == 0);
+  }
+
   void record(const DevIno& id, pid_t pid, HoldKind kind) {
-    if (!options->watch.count(id)) return;
+    if (!watches(id)) return;
     auto& list = holders[id];
     for (const auto& h : list)
       if (h.pid == pid && h.kind == kind) return;
@@ -149,8 +178,9 @@ struct Worker {
         return;
       }
       if (!watch_devs.count(id.dev)) return;
-      if (options->unlinked_devs.count(id.dev) && !options->watch.count(id)) {
-        // An unlisted file on a swept file system: unlinked while open? (rare: stat then)
+      if (maybe_unlinked(id)) {
+        // An unlisted file on a swept file system: unlinked while open? (rare: stat then;
+        // the common stat asks for the inode alone)
         struct statx stx;
         if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE, &stx) ==
                 0 &&
@@ -218,8 +248,7 @@ struct Worker {
     auto on_mapping = [&](const MapsFileRef& ref) {
       if (!watch_devs.count(ref.dev)) return;
       DevIno id{ref.dev, ref.ino};
-      if (options->unlinked_devs.count(ref.dev) && !options->watch.count(id))
-        maybe_unlinked_mapping = true;
+      if (maybe_unlinked(id)) maybe_unlinked_mapping = true;
       record(id, p.pid, HoldKind::Mmap);
     };
     if (options->maps_query) {
@@ -308,7 +337,7 @@ struct Worker {
   /// `dirfd`/`name` is the /proc/PID directory (its owner is stat-able even when it
   /// cannot be opened).
   void record_hidden(pid_t pid, int dirfd, const char* name) {
-    if (options->watch.empty()) return;  // only the sweep needs to know it exists
+    if (!watching()) return;  // only the sweep needs to know it exists
     ProcessInfo p;
     p.pid = pid;
     p.comm = "?";
@@ -324,7 +353,7 @@ struct Worker {
   void record_unknown(pid_t pid, int err) {
     ++unreadable;
     last_unreadable_errno = err;
-    if (options->watch.empty()) return;
+    if (!watching()) return;
     ProcessInfo p;
     p.pid = pid;
     p.comm = "?";
@@ -429,7 +458,7 @@ struct Worker {
     } else if (p.holds_nothing()) {
       return;  // kernel thread or zombie: the sweep alone does not need it in the table
     }
-    if ((!options->watch.empty() || !options->unlinked_devs.empty()) && !p.holds_nothing()) {
+    if ((watching() || !options->unlinked_devs.empty()) && !p.holds_nothing()) {
       if (int err = scan_holdings(procfd, name, p)) {
         classify_unreadable(err, procfd, name, p);
         return;
@@ -654,7 +683,7 @@ void settle_exiting(Snapshot& snap, const ScanOptions& options, const std::set<p
   Worker w;
   w.options = &options;
   w.self = self_creds();
-  for (const auto& id : options.watch) w.watch_devs.insert(id.dev);
+  w.watch_devs = watched_devices(options);
   wait_for_exiting(snap, options, w, pids);
   for (auto& [id, list] : snap.holders)
     std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
@@ -671,14 +700,13 @@ Snapshot scan_proc(const ScanOptions& options) {
   Snapshot snap;
   snap.procfd = procfd;
   snap.taken_at_ticks = now_in_ticks();
-  snap.others_hidden = !options.watch.empty() && proc_hides_others(options.proc_root);
+  snap.others_hidden = options.watching() && proc_hides_others(options.proc_root);
 
   const bool converge = options.converge;
   unsigned long long forks = converge ? forks_since_boot(proc) : 0;
   auto pids = list_pids(proc, options.proc_root);
 
-  std::unordered_set<dev_t> watch_devs;
-  for (const auto& id : options.watch) watch_devs.insert(id.dev);
+  std::unordered_set<dev_t> watch_devs = watched_devices(options);
   watch_devs.insert(options.unlinked_devs.begin(), options.unlinked_devs.end());
 
   unsigned nthreads = std::max(

@@ -3,12 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -94,21 +96,58 @@ bool ShmDir::on_memory_fs(std::string& fs) const {
 
 std::vector<DirEntry> ShmDir::list(unsigned threads) const {
   std::vector<DirEntry> entries;
-  // A dup'ed fd for fdopendir: closedir closes it, and our own fd keeps its offset at 0.
-  int dupfd = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
-  if (dupfd < 0) return entries;
-  DIR* dir = ::fdopendir(dupfd);
-  if (!dir) {
-    ::close(dupfd);
-    return entries;
+  // The names first, into one buffer (NUL-terminated, back to back), read with getdents64
+  // from the start of the directory: no DirEntry is built, moved or reallocated before the
+  // count is known (100,000 entries relocated on every growth of the vector cost more than
+  // their lstat on this kind of machine).
+  util::UniqueFd dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!dup.valid() || ::lseek(dup.get(), 0, SEEK_SET) < 0) return entries;
+  std::string names;
+  /// A name's first 8 bytes as a big-endian number (NUL-padded: names hold no NUL), so most
+  /// comparisons are one integer compare; `at` is the name's offset in `names`.
+  struct Key {
+    std::uint64_t head;
+    std::size_t at;
+  };
+  std::vector<Key> starts;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, dup.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // end, or an error: what was read is the listing (as readdir did)
+    for (long off = 0; off < n;) {
+      struct Dirent64 {
+        ino64_t d_ino;
+        off64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[1];
+      };
+      const auto* d = reinterpret_cast<const Dirent64*>(buf.data() + off);
+      off += d->d_reclen;
+      const char* n0 = d->d_name;
+      if (n0[0] == '.' && (n0[1] == 0 || (n0[1] == '.' && n0[2] == 0))) continue;
+      std::size_t len = std::strlen(n0);
+      std::uint64_t head = 0;
+      for (std::size_t k = 0; k < 8; ++k)
+        head = head << 8 | (k < len ? static_cast<unsigned char>(n0[k]) : 0u);
+      starts.push_back({head, names.size()});
+      names.append(n0, len + 1);
+    }
   }
-  ::rewinddir(dir);
-  while (struct dirent* d = ::readdir(dir)) {
-    const char* n = d->d_name;
-    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
-    entries.emplace_back().name = n;
-  }
-  ::closedir(dir);
+  std::vector<char>().swap(buf);
+  // Sorted by name (bytewise, as std::string compares) before anything else is built.
+  std::sort(starts.begin(), starts.end(), [&](const Key& a, const Key& b) {
+    if (a.head != b.head) return a.head < b.head;
+    // Equal first 8 bytes: a name that ends within them (its 8th byte is the NUL padding)
+    // equals the other one.
+    if ((a.head & 0xff) == 0) return false;
+    return std::strcmp(names.data() + a.at + 8, names.data() + b.at + 8) < 0;
+  });
+  entries.resize(starts.size());
+  for (std::size_t i = 0; i < starts.size(); ++i) entries[i].name = names.data() + starts[i].at;
+  std::string().swap(names);
+  std::vector<Key>().swap(starts);
   // The lstat of each entry is independent: spread it over the threads.
   util::parallel_for(entries.size(), threads, [&](std::size_t i) {
     struct stat st;
@@ -119,8 +158,6 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
     }
   });
   std::erase_if(entries, [](const DirEntry& e) { return e.stat_errno == ENOENT; });
-  std::sort(entries.begin(), entries.end(),
-            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   return entries;
 }
 

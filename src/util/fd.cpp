@@ -49,6 +49,17 @@ int read_single_record_at(int dirfd, const char* name, std::string& out) {
   int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return errno;
   UniqueFd guard(fd);
+  // Most records (stat, status) fit in a small buffer: one read there, then one copy of
+  // what was read, instead of zero-filling 16 KiB of `out` before every read.
+  char small[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, small, sizeof small);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    out.assign(small, static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < sizeof small) return 0;
+    break;
+  }
   if (out.capacity() < 16384) out.reserve(16384);
   for (;;) {
     std::size_t used = out.size();

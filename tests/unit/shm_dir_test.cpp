@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -46,6 +49,32 @@ TEST_F(ShmDirTest, ListsEveryEntrySortedWithoutFollowingSymlinks) {
   EXPECT_EQ(entries[0].name, "a");
   EXPECT_EQ(entries[1].name, "b");
   EXPECT_TRUE(S_ISLNK(entries[2].st.st_mode));
+}
+
+TEST_F(ShmDirTest, ListsALargeDirectoryCompletelyAndAgain) {
+  // More names than one 64 KiB getdents64 buffer holds, some longer than a short string.
+  std::vector<std::string> names;
+  for (int i = 0; i < 3000; ++i)
+    names.push_back((i % 2 ? "s" : "a-rather-long-segment-name-") + std::to_string(i));
+  // Names that agree in their first 8 bytes, end there, or hold bytes above 0x7f.
+  for (const char* n : {"psm_h12", "psm_h123", "psm_h1234", "psm_h12345678", "psm_h12345679",
+                        "\xff\xfe", "\xff", "z\x80x", "z", "zz"})
+    names.push_back(n);
+  for (const auto& n : names) make(n);
+  std::sort(names.begin(), names.end());
+  ShmDir dir;
+  std::string error;
+  ASSERT_TRUE(dir.open(path_, error)) << error;
+  for (int pass = 0; pass < 2; ++pass) {  // a second listing starts from the beginning again
+    auto entries = dir.list(pass + 1);
+    ASSERT_EQ(entries.size(), names.size()) << "pass " << pass;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      ASSERT_EQ(entries[i].name, names[i]);
+      EXPECT_EQ(entries[i].stat_errno, 0);
+      EXPECT_TRUE(S_ISREG(entries[i].st.st_mode));
+      EXPECT_EQ(identity(entries[i].st), id_of(names[i]));
+    }
+  }
 }
 
 TEST_F(ShmDirTest, UnlinksOnlyTheSameFileAndCountsAVanishedOneAsDone) {

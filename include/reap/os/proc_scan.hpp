@@ -115,6 +115,13 @@ struct ScanOptions {
   bool process_details = true;
   /// When non-empty: read every fd table and mapping and record who holds these identities.
   std::unordered_set<DevIno, DevInoHash> watch;
+  /// Devices on which every held file is recorded, whatever its identity (the holder index
+  /// then has only what processes really hold there, not a set of every listed file: a
+  /// sweep of 1,000,000 files need not build one). Combines with `watch`. On a device that
+  /// is also in unlinked_devs no identity is known to be listed, so every fd there gets a
+  /// second statx for its link count, and a process that maps anything there has its maps
+  /// text read for " (deleted)" lines (one read per such process).
+  std::unordered_set<dev_t> watch_all_on;
   /// Report files on these devices that are held but unlinked (Snapshot::unlinked).
   std::unordered_set<dev_t> unlinked_devs;
   /// Open a pidfd before reading each process's stat, and keep it for the processes that
@@ -134,6 +141,9 @@ struct ScanOptions {
   bool maps_query = true;
   /// Worker threads for the per-process reads (1 = scan in the calling thread).
   unsigned threads = 1;
+
+  /// True when a holder index is asked for (watch or watch_all_on): the sweep's scan.
+  bool watching() const { return !watch.empty() || !watch_all_on.empty(); }
 };
 
 class Snapshot {
