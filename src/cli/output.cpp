@@ -96,7 +96,7 @@ void append_likely(std::string& out, const std::optional<core::Attribution>& a) 
     return;
   }
   out += "{\"creator\":";
-  append_json_text(out, a->creator);
+  append_json_string(out, a->creator);  // one of the fixed ASCII names
   out += ",\"pid\":";
   out += a->pid ? std::to_string(*a->pid) : "null";
   out += ",\"pid_alive\":";
