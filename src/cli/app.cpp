@@ -128,6 +128,7 @@ const core::ProcessReportItem* run_process_left(const core::Report& report) {
 /// The scan's options for what the sweeps watch (the union over all of them).
 void watch_all(const std::vector<std::unique_ptr<core::Sweep>>& sweeps, os::ScanOptions& scan) {
   scan.watch.clear();
+  scan.watch_all_on.clear();
   scan.unlinked_devs.clear();
   for (const auto& s : sweeps) s->watch(scan);
 }
@@ -227,7 +228,7 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
   scan.pin = process_phase && !o.dry_run;
   scan.maps_query = !o.maps_text;
   watch_all(sweeps, scan);
-  scan.threads = scan_threads(o, shm_phase || !scan.watch.empty());
+  scan.threads = scan_threads(o, shm_phase || scan.watching());
   g_phases.mark("list");
   const bool need_scan = process_phase || any_needs_scan(sweeps);
   os::Snapshot snap = need_scan ? os::scan_proc(scan) : os::Snapshot{};

@@ -33,6 +33,11 @@ void open_sweep_dir(const Options& o, os::ShmDir& dir) {
         util::escape_for_terminal(o.shm_dir), fs));
 }
 
+/// Above this many candidates the holder index watches the sweep directory's device rather
+/// than a set of identities (memory; below it the set is cheaper for the unlinked report,
+/// which then needs no second statx per held fd there).
+constexpr std::size_t kWatchByDeviceAbove = 65536;
+
 /// A candidate: a regular file of the owner (the only entries the holder index must watch).
 bool candidate(const os::DirEntry& e, uid_t uid) {
   return !e.stat_errno && S_ISREG(e.st.st_mode) && e.st.st_uid == uid;
@@ -61,9 +66,18 @@ class ShmSweep : public core::Sweep {
     return false;
   }
   void watch(os::ScanOptions& scan) const override {
+    const dev_t dev = dir()->dev();
+    std::size_t n = 0;
+    for (const auto& e : entries_) n += candidate(e, o_.uid);
+    // A large listing is watched by device (every held file there is recorded) instead of a
+    // set of every candidate's identity: at 1,000,000 segments that set alone is ~45 MB.
+    // (A file mounted over an entry is on another device: watched by identity still.)
+    const bool by_device = n > kWatchByDeviceAbove;
+    if (by_device) scan.watch_all_on.insert(dev);
     for (const auto& e : entries_)
-      if (candidate(e, o_.uid)) scan.watch.insert(os::identity(e.st));
-    scan.unlinked_devs.insert(dir()->dev());
+      if (candidate(e, o_.uid) && !(by_device && e.st.st_dev == dev))
+        scan.watch.insert(os::identity(e.st));
+    scan.unlinked_devs.insert(dev);
   }
   void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
     auto policy = core::shm_policy_for(context);
