@@ -233,18 +233,18 @@ void print_human(const core::Report& r, std::ostream& out, bool color) {
     // Name the ones that mattered, or say that none did.
     if (blockers.empty()) {
       summary += fmt::format(
-          "; {} processes could not be inspected, none of which could hold "
+          "; {} process{} could not be inspected, none of which could hold "
           "these segments",
-          r.uninspectable.size());
+          r.uninspectable.size(), r.uninspectable.size() == 1 ? "" : "es");
     } else {
       std::string names;
       for (std::size_t i = 0; i < blockers.size() && i < 5; ++i)
         names += (i ? ", " : "") + blockers[i];
       if (blockers.size() > 5) names += fmt::format(" and {} more", blockers.size() - 5);
       summary += fmt::format(
-          "; {} processes could not be inspected, and these could hold "
+          "; {} process{} could not be inspected, and these could hold "
           "segments, which are kept: pid {}",
-          r.uninspectable.size(), names);
+          r.uninspectable.size(), r.uninspectable.size() == 1 ? "" : "es", names);
     }
   }
   if (r.command_status) summary += fmt::format("; command exited {}", *r.command_status);
