@@ -21,6 +21,7 @@
 #include <system_error>
 #include <thread>
 
+#include "os/dirent64.hpp"
 #include "os/maps_query.hpp"
 #include "os/pidfd.hpp"
 #include "os/proc_parse.hpp"
@@ -83,13 +84,6 @@ int for_each_dirent(int fd, Fn&& fn) {
     }
     if (n == 0) return 0;
     for (long off = 0; off < n;) {
-      struct Dirent64 {
-        ino64_t d_ino;
-        off64_t d_off;
-        unsigned short d_reclen;
-        unsigned char d_type;
-        char d_name[1];
-      };
       auto* d = reinterpret_cast<Dirent64*>(buf + off);
       off += d->d_reclen;
       const char* name = d->d_name;

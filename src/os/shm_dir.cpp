@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "os/dirent64.hpp"
 #include "util/escape.hpp"
 #include "util/parallel.hpp"
 
@@ -116,13 +117,6 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // end, or an error: what was read is the listing (as readdir did)
     for (long off = 0; off < n;) {
-      struct Dirent64 {
-        ino64_t d_ino;
-        off64_t d_off;
-        unsigned short d_reclen;
-        unsigned char d_type;
-        char d_name[1];
-      };
       const auto* d = reinterpret_cast<const Dirent64*>(buf.data() + off);
       off += d->d_reclen;
       const char* n0 = d->d_name;

@@ -13,37 +13,32 @@
 
 #include <gtest/gtest.h>
 
+#include "private_dir.hpp"
+
 namespace reap::os {
 namespace {
 
-class ShmDirTest : public ::testing::Test {
+class ShmDirTest : public InPrivateShmDir<> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/dev/shm/reap-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    path_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(path_); }
   void make(const std::string& name) {
-    int fd = ::open((path_ + "/" + name).c_str(), O_CREAT | O_WRONLY | O_EXCL, 0600);
+    int fd = ::open((dir_ + "/" + name).c_str(), O_CREAT | O_WRONLY | O_EXCL, 0600);
     ASSERT_GE(fd, 0);
     ::close(fd);
   }
   DevIno id_of(const std::string& name) {
     struct stat st;
-    EXPECT_EQ(::lstat((path_ + "/" + name).c_str(), &st), 0);
+    EXPECT_EQ(::lstat((dir_ + "/" + name).c_str(), &st), 0);
     return DevIno::of(st);
   }
-  std::string path_;
 };
 
 TEST_F(ShmDirTest, ListsEveryEntrySortedWithoutFollowingSymlinks) {
   make("b");
   make("a");
-  ASSERT_EQ(::symlink("/etc/passwd", (path_ + "/link").c_str()), 0);
+  ASSERT_EQ(::symlink("/etc/passwd", (dir_ + "/link").c_str()), 0);
   ShmDir dir;
   std::string error;
-  ASSERT_TRUE(dir.open(path_, error)) << error;
+  ASSERT_TRUE(dir.open(dir_, error)) << error;
   auto entries = dir.list();
   ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries[0].name, "a");
@@ -64,7 +59,7 @@ TEST_F(ShmDirTest, ListsALargeDirectoryCompletelyAndAgain) {
   std::sort(names.begin(), names.end());
   ShmDir dir;
   std::string error;
-  ASSERT_TRUE(dir.open(path_, error)) << error;
+  ASSERT_TRUE(dir.open(dir_, error)) << error;
   for (int pass = 0; pass < 2; ++pass) {  // a second listing starts from the beginning again
     auto entries = dir.list(pass + 1);
     ASSERT_EQ(entries.size(), names.size()) << "pass " << pass;
@@ -83,27 +78,27 @@ TEST_F(ShmDirTest, UnlinksOnlyTheSameFileAndCountsAVanishedOneAsDone) {
   make("gone");
   ShmDir dir;
   std::string error;
-  ASSERT_TRUE(dir.open(path_, error)) << error;
+  ASSERT_TRUE(dir.open(dir_, error)) << error;
   DevIno same = id_of("same"), replaced = id_of("replaced"), gone = id_of("gone");
   // Between scan and act: one name now names another file, one was removed by its owner.
-  ASSERT_EQ(::unlink((path_ + "/replaced").c_str()), 0);
+  ASSERT_EQ(::unlink((dir_ + "/replaced").c_str()), 0);
   make("keepalive");  // holds a new inode number so "replaced" cannot get the old one back
   make("replaced");
-  ASSERT_EQ(::unlink((path_ + "/gone").c_str()), 0);
+  ASSERT_EQ(::unlink((dir_ + "/gone").c_str()), 0);
 
   EXPECT_EQ(dir.unlink_if_same("same", same).result, UnlinkResult::Unlinked);
   EXPECT_EQ(dir.unlink_if_same("replaced", replaced).result, UnlinkResult::Replaced);
-  EXPECT_TRUE(std::filesystem::exists(path_ + "/replaced"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/replaced"));
   EXPECT_EQ(dir.unlink_if_same("gone", gone).result, UnlinkResult::AlreadyGone);
 }
 
 TEST_F(ShmDirTest, RefusesASymlinkedDirectoryNamingItsTarget) {
-  std::string link = path_ + "/dirlink";
-  ASSERT_EQ(::symlink(path_.c_str(), link.c_str()), 0);
+  std::string link = dir_ + "/dirlink";
+  ASSERT_EQ(::symlink(dir_.c_str(), link.c_str()), 0);
   ShmDir dir;
   std::string error;
   EXPECT_FALSE(dir.open(link, error));
-  EXPECT_NE(error.find("is a symlink to " + path_), std::string::npos) << error;
+  EXPECT_NE(error.find("is a symlink to " + dir_), std::string::npos) << error;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "private_dir.hpp"
+
 #include "os/proc_scan.hpp"
 #include "os/unlinked.hpp"
 
@@ -30,15 +32,8 @@ TEST(Unlinked, DeletedMappingLines) {
   EXPECT_EQ(seen[0].end - seen[0].start, 0x2000u);
 }
 
-class UnlinkedScan : public ::testing::TestWithParam<bool> {
+class UnlinkedScan : public InPrivateShmDir<::testing::TestWithParam<bool>> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/dev/shm/reap-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
 };
 
 TEST_P(UnlinkedScan, FindsOwnUnlinkedFileHeldByFdOrByMapping) {

@@ -11,19 +11,15 @@
 
 #include <gtest/gtest.h>
 
+#include "private_dir.hpp"
+
 #include "os/proc_scan.hpp"
 
 namespace reap::os {
 namespace {
 
-class WatchAllOn : public ::testing::TestWithParam<bool> {
+class WatchAllOn : public InPrivateShmDir<::testing::TestWithParam<bool>> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/dev/shm/reap-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   /// A 2-page file in the private dir, open read-write; its identity in `st`.
   int make(const std::string& name, struct stat& st) {
     int fd = ::open((dir_ + "/" + name).c_str(), O_CREAT | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
@@ -44,7 +40,6 @@ class WatchAllOn : public ::testing::TestWithParam<bool> {
       if (u.pid == ::getpid() && u.id == DevIno::of(st)) return &u;
     return nullptr;
   }
-  std::string dir_;
 };
 
 TEST_P(WatchAllOn, RecordsWhatIsHeldOnTheDeviceAndNothingElse) {
