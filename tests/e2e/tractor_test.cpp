@@ -134,8 +134,17 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
   };
   RunResult dry = run({"--uds-only", "-n"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  // The front prints no reasons; on a mismatch, reap's own dry run says why each file stayed.
+  auto why = [&] {
+    return run_command({reap_bin(), "-n", "--uds-only", "--uds-dir", dir, "--uid",
+                        std::to_string(act_uid())},
+                       as_owner)
+        .out;
+  };
   EXPECT_EQ(dry.out, "[tractor-reap] dry-run — 1 orphaned UDS sock-file(s):\n  ['" + dir +
-                         "/actor@99999.sock']\n");
+                         "/actor@99999.sock']\n")
+      << "reap -n says:\n"
+      << why();
   RunResult r = run({"--uds-only"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "[tractor-reap] unlinked 1 orphaned UDS sock-file(s): ['" + dir +

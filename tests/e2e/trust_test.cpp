@@ -26,8 +26,13 @@
 namespace reap_e2e {
 namespace {
 
-constexpr uid_t kUser = 65534;  // reap runs as this uid in these tests, unless root is needed
-const std::string kUserIds = "65534:65534";
+// reap runs as this uid in these tests, unless root is needed: a uid of this test process
+// alone (not 65534), so that its uninspectable or blocking processes cannot change the verdicts
+// of tests running beside it.
+const uid_t kUser = test_uid();
+const std::string kUserIds = std::to_string(kUser) + ":" + std::to_string(kUser);
+// "Another user", equally private to this test process.
+const uid_t kOther = spare_uid(1);
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -177,9 +182,10 @@ TEST_F(Trust, MatchIsAboutTheProgramNotItsArguments) {
   ::chown(notes.c_str(), kUser, kUser);
   auto orphan_cmd = [&](const std::string& script) {
     // The inner shell is orphaned (its parent exits) and reports its pid.
-    Spawned& s = spawn({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
-                        "cd " + cwd + " && (" + script + ") & exit 0"},
-                       1, /*wait_exit=*/true);
+    Spawned& s =
+        spawn({"setpriv", "--reuid=" + std::to_string(kUser), "--regid=" + std::to_string(kUser),
+               "--clear-groups", "sh", "-c", "cd " + cwd + " && (" + script + ") & exit 0"},
+              1, /*wait_exit=*/true);
     return s.nodes.empty() ? -1 : s.nodes[0];
   };
   pid_t inline_code = orphan_cmd(
@@ -249,8 +255,9 @@ TEST_F(Trust, HolderWhoseLeaderExitedKeepsItsSegmentAndIsReaped) {
   EXPECT_TRUE(exists_nofollow(dir + "/held"));
 
   // As root acting for kUser; in the unprivileged pass (e2e-user.), as kUser itself.
-  RunResult reap = run_reap({"-p", std::to_string(parent.pid), "-g", "1", "--uid", "65534"},
-                            unprivileged() ? as_user() : RunOptions{});
+  RunResult reap =
+      run_reap({"-p", std::to_string(parent.pid), "-g", "1", "--uid", std::to_string(kUser)},
+               unprivileged() ? as_user() : RunOptions{});
   // Signalled (a background job of sh starts with SIGINT ignored, so SIGKILL at once).
   EXPECT_TRUE(has_line_like(reap.out, "process " + std::to_string(h) + " (reap-holder): killed") ||
               has_line_like(reap.out, "process " + std::to_string(h) + " (reap-holder): reaped"))
@@ -320,10 +327,11 @@ TEST_F(Trust, RunKeepsItsSegmentsWhileItsProcessesLiveAndFailsOnWhatItLeft) {
   std::string dir = shm_dir();
   std::string pidfile = tmp_dir() + "/pids";
   std::string script = victim_bin() + " --ready-fd 1 --double-fork > " + pidfile +
-                       " 2>/dev/null; : > " + dir + "/psm_run && chown 65534:65534 " + dir +
+                       " 2>/dev/null; : > " + dir + "/psm_run && chown " + kUserIds + " " + dir +
                        "/psm_run && chmod 600 " + dir + "/psm_run";
-  RunResult r = run_command({reap_bin(), "run", "--shm", "--shm-dir", dir, "--uid", "65534", "-g",
-                             "0.5", "--fail-on-leak", "--", "sh", "-c", script});
+  RunResult r =
+      run_command({reap_bin(), "run", "--shm", "--shm-dir", dir, "--uid", std::to_string(kUser),
+                   "-g", "0.5", "--fail-on-leak", "--", "sh", "-c", script});
   std::istringstream in(slurp(pidfile));
   std::string tag;
   pid_t root_victim = -1;
@@ -411,7 +419,7 @@ TEST_F(Trust, NoSyncingStatAndNoCmdlineReadsBeyondTheCheapTests) {
   // (LeakSanitizer cannot run under ptrace: off for a sanitizer build of reap.)
   RunResult r = run_command({"env", "ASAN_OPTIONS=detect_leaks=0", "strace", "-f", "-qq", "-e",
                              "trace=statx,newfstatat,openat", "-o", log, reap_bin(), "--shm-only",
-                             "--shm-dir", dir, "--uid", "65534"});
+                             "--shm-dir", dir, "--uid", std::to_string(kUser)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string text = slurp(log);
   // Old: newfstatat(5, "3", {...}, 0), a stat that follows the fd link into its file system.
@@ -491,9 +499,10 @@ TEST_F(Trust, HostileHolderNameCannotForgeReportLines) {
 
 // Item 16: a SIGKILL that could not be sent is an error, not "killed" or "survived".
 TEST_F(Trust, SigkillThatCouldNotBeSentIsAnError) {
-  Spawned& root = spawn_victim({"--marker", unique_marker("become"), "--child",
-                                "--drop 65534:65534 --keep-saved-root --on-int become:65533"},
-                               2);
+  Spawned& root = spawn_victim(
+      {"--marker", unique_marker("become"), "--child",
+       "--drop " + kUserIds + " --keep-saved-root --on-int become:" + std::to_string(kOther)},
+      2);
   pid_t child = root.nodes[0] == root.pid ? root.nodes[1] : root.nodes[0];
   ASSERT_EQ(proc_uid(child), kUser);
   RunResult r = run_reap({"-p", std::to_string(root.pid), "-g", "0.5"}, as_user());
