@@ -257,6 +257,12 @@ ParseResult parse_options(int argc, const char* const* argv) {
       app.exit(e, std::cout, std::cerr);
       return {std::nullopt, 0};
     }
+    // `reap run CMD` without `--`: CLI11 calls CMD an unexpected argument; say what to type.
+    if (run->parsed() && !run_separator && dynamic_cast<const CLI::ExtrasError*>(&e)) {
+      std::cerr << "reap: error: " << e.what()
+                << " (a command goes after --: reap run [options] -- CMD [ARGS...])\n";
+      return {std::nullopt, 2};
+    }
     std::cerr << "reap: error: " << e.what() << " (see reap --help)\n";
     return {std::nullopt, 2};
   } catch (const UsageError& e) {

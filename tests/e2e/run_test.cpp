@@ -156,6 +156,15 @@ TEST_F(RunCommand, RefusalsExitTwoWithOneLineAndRunNothing) {
     EXPECT_TRUE(pids_in(scratch + "/pids").empty()) << what << ": CMD started a victim";
   }
 
+  // A command typed without `--` is refused, and the error says where it goes.
+  RunResult no_sep = run_argv({reap_bin(), "run", "sh", "-c", script});
+  EXPECT_EQ(no_sep.exit_code, 2) << no_sep.err;
+  EXPECT_EQ(no_sep.err_lines().size(), 1u) << no_sep.err;
+  EXPECT_NE(no_sep.err.find("a command goes after --: reap run [options] -- CMD"),
+            std::string::npos)
+      << no_sep.err;
+  EXPECT_FALSE(exists_nofollow(scratch + "/ran")) << "CMD was run without --";
+
   RunResult ok = run_argv(with_cmd({"-g", "10", "--shm", "--shm-dir", dir, "--uid", u}));
   std::vector<pid_t> pids = pids_in(scratch + "/pids");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
