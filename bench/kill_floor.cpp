@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/clock.hpp"
+
 namespace {
 
 [[noreturn]] void usage(const char* msg) {
@@ -43,12 +45,6 @@ bool parse_pid(const char* s, pid_t* out) {
     return false;
   *out = static_cast<pid_t>(v);
   return true;
-}
-
-double now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 }  // namespace
@@ -128,10 +124,10 @@ int main(int argc, char** argv) {
     }
   }
   size_t left = fds.size();
-  double deadline = now() + timeout;
+  double deadline = reap::util::monotonic_seconds() + timeout;
   std::vector<epoll_event> evs(256);
   while (left > 0) {
-    double rest = deadline - now();
+    double rest = deadline - reap::util::monotonic_seconds();
     if (rest <= 0) break;
     int n =
         epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), static_cast<int>(rest * 1000) + 1);

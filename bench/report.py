@@ -153,6 +153,14 @@ def proc_points(runs, kind):
     return sorted({int(k.split("/")[2]) for k in runs if k.startswith(f"proc/{kind}/")})
 
 
+def write_dat(path, header, xs, medians_of):
+    """A gnuplot data file: the header, then per x its medians in ms ("nan" where missing)."""
+    with open(path, "w") as f:
+        f.write(header + "\n")
+        for n in xs:
+            f.write(f"{n} " + " ".join("nan" if v is None else f"{v * 1000:.3f}"
+                                       for v in medians_of(n)) + "\n")
+
 def write_report(out):
     runs = load_runs(os.path.join(out, "runs.tsv"))
     phases, phase_order = load_phases(os.path.join(out, "phases.tsv"))
@@ -315,12 +323,9 @@ def write_report(out):
 
     # ---- plots
     points = sorted({int(k.split("/")[1][5:]) for k in runs if k.startswith("scan/plot-")})
-    with open(os.path.join(out, "plot.dat"), "w") as f:
-        f.write("# holders(x10 segments, +1000 unheld)  " + "  ".join(SCAN_TOOLS) + "  (ms)\n")
-        for n in points:
-            vals = [med(runs, f"scan/plot-{n}/{t}") for t in SCAN_TOOLS]
-            f.write(f"{n} " + " ".join("nan" if v is None else f"{v * 1000:.3f}" for v in vals)
-                    + "\n")
+    write_dat(os.path.join(out, "plot.dat"),
+              "# holders(x10 segments, +1000 unheld)  " + "  ".join(SCAN_TOOLS) + "  (ms)",
+              points, lambda n: [med(runs, f"scan/plot-{n}/{t}") for t in SCAN_TOOLS])
     with open(os.path.join(out, "scan.gp"), "w") if points else open(os.devnull, "w") as f:
         f.write(f"""set terminal pngcairo size 900,560 font ",11" noenhanced
 set output "scan.png"
@@ -337,12 +342,8 @@ plot "plot.dat" using 1:2 with linespoints lw 2 pt 7 title "reap -n --shm-only -
      "plot.dat" using 1:5 with linespoints lw 2 pt 11 title "lsof +D DIR"
 """)
     npoints = proc_points(runs, "coop")
-    with open(os.path.join(out, "procs.dat"), "w") as f:
-        f.write("# cooperative orphans  reap  kill_floor  (ms)\n")
-        for n in npoints:
-            vals = [med(runs, f"proc/coop/{n}/{t}") for t in ("reap", "floor")]
-            f.write(f"{n} " + " ".join("nan" if v is None else f"{v * 1000:.3f}" for v in vals)
-                    + "\n")
+    write_dat(os.path.join(out, "procs.dat"), "# cooperative orphans  reap  kill_floor  (ms)",
+              npoints, lambda n: [med(runs, f"proc/coop/{n}/{t}") for t in ("reap", "floor")])
     with open(os.path.join(out, "procs.gp"), "w") if npoints else open(os.devnull, "w") as f:
         f.write(f"""set terminal pngcairo size 900,560 font ",11" noenhanced
 set output "procs.png"

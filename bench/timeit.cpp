@@ -20,18 +20,14 @@
 #include <string>
 #include <string_view>
 
+#include "util/clock.hpp"
+
 extern char** environ;
 
 namespace {
 
 double seconds(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-}
-
-double now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 }  // namespace
@@ -76,7 +72,7 @@ int main(int argc, char** argv) {
   posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
   pid_t pid = 0;
-  double t0 = now();
+  double t0 = reap::util::monotonic_seconds();
   int rc = posix_spawnp(&pid, argv[i], &fa, nullptr, argv + i, environ);
   if (rc != 0) {
     std::fprintf(stderr, "bench_timeit: cannot run %s: %s\n", argv[i], std::strerror(rc));
@@ -88,7 +84,7 @@ int main(int argc, char** argv) {
     std::perror("bench_timeit: wait4");
     return 2;
   }
-  double wall = now() - t0;
+  double wall = reap::util::monotonic_seconds() - t0;
   posix_spawn_file_actions_destroy(&fa);
 
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

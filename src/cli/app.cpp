@@ -28,6 +28,7 @@
 #include "os/proc_scan.hpp"
 #include "os/shm_dir.hpp"
 #include "os/signaller.hpp"
+#include "util/clock.hpp"
 #include "util/escape.hpp"
 #include "util/parallel.hpp"
 
@@ -46,21 +47,11 @@ class PhaseTimer {
   }
 
  private:
-  static double now() {
-    struct timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-  }
+  static double now() { return util::monotonic_seconds(); }
   bool enabled_;
   double last_;
 };
 PhaseTimer g_phases;
-
-double wall_now() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 core::ProcessSelection selection_from(const Options& o, const RunScope* scope) {
   core::ProcessSelection sel;
@@ -149,7 +140,7 @@ void sweep_all(const Options& o, const RunScope* scope,
   context.discounted = discounted;
   context.ignore_uninspectable = o.ignore_uninspectable;
   context.min_age = o.min_age;
-  context.now = wall_now();
+  context.now = util::wall_seconds();
   for (auto& s : sweeps) s->plan(snap, context);
   // A process that is exiting (freeing a large address space, say) may refuse to show its
   // files for a moment; where one keeps something, wait for it (bounded) and judge again.

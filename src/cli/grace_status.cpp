@@ -8,14 +8,10 @@
 
 #include <fmt/format.h>
 
+#include "util/clock.hpp"
+
 namespace reap::cli {
 namespace {
-
-double monotonic() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 /// A wait shorter than this draws nothing: a line that flashes by is noise.
 constexpr double kMoment = 0.3;
@@ -35,7 +31,7 @@ GraceStatus::GraceStatus() {
 std::function<void(std::size_t, double, bool)> GraceStatus::callback() {
   if (!tty_) return {};
   return [this](std::size_t alive, double left, bool sigkill_next) {
-    double now = monotonic();
+    double now = util::monotonic_seconds();
     if (first_ < 0) first_ = now;
     if (now - first_ < kMoment) return;
     write_stderr(fmt::format("\r\x1b[Kreap: {} process{} still alive, {:.1f} s left, then {}",

@@ -23,6 +23,7 @@
 #include "os/proc_scan.hpp"
 #include "os/shm_dir.hpp"
 #include "os/signaller.hpp"
+#include "util/clock.hpp"
 #include "util/duration.hpp"
 #include "util/escape.hpp"
 
@@ -30,12 +31,6 @@ namespace reap::cli {
 namespace {
 
 constexpr const char* kMagic = "reap-scope-baseline 1";
-
-double wall_now() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 os::ScanOptions process_scan(const std::string& proc_root, bool pin) {
   os::ScanOptions scan;
@@ -115,7 +110,7 @@ void sweep_dir(const core::ScopeDir& d, const ScopeReapOptions& o, core::Report&
   core::ShmPolicy policy;
   policy.uid = o.uid;
   policy.min_age = o.min_age;
-  policy.now = wall_now();
+  policy.now = util::wall_seconds();
   policy.ignore_uninspectable = o.ignore_uninspectable;
   core::ShmPolicy blocking = policy;
   blocking.ignore_uninspectable = false;

@@ -15,6 +15,7 @@
 #include "cli/app.hpp"
 #include "cli/metrics.hpp"
 #include "cli/output.hpp"
+#include "util/clock.hpp"
 #include "util/escape.hpp"
 
 namespace reap::cli {
@@ -22,18 +23,6 @@ namespace {
 
 using core::ProcessVerdictWord;
 using core::ShmVerdictWord;
-
-double wall_clock() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double monotonic() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 /// Writes all of `data` to `fd`; false with errno set on failure.
 bool write_all(int fd, std::string_view data) {
@@ -117,7 +106,7 @@ std::string nothing_found_line(const Options& o, const core::Report& r) {
   return line;
 }
 
-Sinks::Sinks(const Options& o) : o_(o), started_(monotonic()) {
+Sinks::Sinks(const Options& o) : o_(o), started_(util::monotonic_seconds()) {
   if (!o.log_json.empty()) {
     log_.reset(
         ::open(o.log_json.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644));
@@ -178,8 +167,8 @@ void Sinks::record(const core::Report& report) {
   }
   if (metrics_tmp_.valid()) {
     MetricsRun run;
-    run.finished_unix = wall_clock();
-    run.duration = monotonic() - started_;
+    run.finished_unix = util::wall_seconds();
+    run.duration = util::monotonic_seconds() - started_;
     run.exit_code = exit_code(report);
     if (report.shm_phase) {
       struct stat st;
