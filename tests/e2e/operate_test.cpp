@@ -1,8 +1,9 @@
 // End-to-end tests of the operating options: --check, --log-json, --metrics-file, --color
 // and NO_COLOR, the "nothing to reap" line, the help text, and the live status line during
 // a grace wait in a real pseudo-terminal (script(1)). Sweeps use private dirs and run as
-// act_uid() (65534 as root: root's PID 1 cannot be inspected here; the test uid in the
-// unprivileged pass), on segments of that uid; processes are the test's own.
+// test_uid() (a uid of this test process alone, in both passes: not root, whose PID 1 cannot
+// be inspected here, and not a uid shared with tests running beside it, whose processes could
+// block its segments), on segments of that uid; processes are the test's own.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,22 +25,22 @@ class Operate : public ReapTest {
   void SetUp() override {
     ReapTest::SetUp();
     dir_ = shm_dir();
-    ::chown(dir_.c_str(), act_uid(), act_uid());
+    ::chown(dir_.c_str(), test_uid(), test_uid());
     scratch_ = tmp_dir();
-    ::chown(scratch_.c_str(), act_uid(), act_uid());
+    ::chown(scratch_.c_str(), test_uid(), test_uid());
   }
-  void make(const std::string& name) { make_file(dir_, name, act_uid(), act_uid()); }
-  // A sweep run as act_uid() (as root, 65534: root's PID 1 cannot be inspected here and would
-  // keep everything).
+  void make(const std::string& name) { make_file(dir_, name, test_uid(), test_uid()); }
+  // A sweep run as test_uid() (not root: root's PID 1 cannot be inspected here and would keep
+  // everything; not 65534: another test's reap of 65534, caught mid-exec, would block it).
   RunResult sweep(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--shm-only", "--shm-dir", dir_};
     args.insert(args.end(), extra.begin(), extra.end());
     RunOptions o;
-    o.as_uid = act_uid();
+    o.as_uid = test_uid();
     return run_reap(args, o);
   }
-  // uid="N" of the metrics, for act_uid().
-  static std::string uid_label() { return "uid=\"" + std::to_string(act_uid()) + "\""; }
+  // uid="N" of the metrics, for test_uid().
+  static std::string uid_label() { return "uid=\"" + std::to_string(test_uid()) + "\""; }
   std::string read(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;
@@ -133,7 +134,7 @@ void expect_valid_prometheus_text(const std::string& text) {
 TEST_F(Operate, MetricsFileIsValidPrometheusTextAndReplacedAtomically) {
   make("a");
   make("b");
-  const std::string u = std::to_string(act_uid());
+  const std::string u = std::to_string(test_uid());
   pid_t h = spawn_holder({"--drop", u + ":" + u, "mmap:" + dir_ + "/b"});
   std::string prom = scratch_ + "/reap.prom";
   RunResult r = sweep({"--metrics-file", prom});
@@ -164,14 +165,14 @@ TEST_F(Operate, MetricsFileIsValidPrometheusTextAndReplacedAtomically) {
   EXPECT_TRUE(running(h));
 }
 
-// reap runs as reap_uid() (root, or the test uid) and acts for act_uid(); the holder is
+// reap runs as reap_uid() (root, or the test uid) and acts for test_uid(); the holder is
 // reap's own, so it can be inspected.
 TEST_F(Operate, DeletedButMappedBytesAreMeasured) {
   make("held");
   pid_t h = spawn_holder({"mmap:" + dir_ + "/held"});
   ASSERT_EQ(::unlink((dir_ + "/held").c_str()), 0);  // unlinked, still mapped by h
   std::string prom = scratch_ + "/reap.prom";
-  RunResult r = run_reap({"--shm-only", "--shm-dir", dir_, "--uid", std::to_string(act_uid()),
+  RunResult r = run_reap({"--shm-only", "--shm-dir", dir_, "--uid", std::to_string(test_uid()),
                           "--metrics-file", prom});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string text = read(prom);
@@ -206,7 +207,7 @@ TEST_F(Operate, ColorOnlyWhenAskedOrOnATerminal) {
 TEST_F(Operate, TerminalGetsColourUnlessNoColor) {
   make("a");
   std::string cmd =
-      setpriv_words(act_uid()) + "-- " + reap_bin() + " -n --shm-only --shm-dir " + dir_;
+      setpriv_words(test_uid()) + "-- " + reap_bin() + " -n --shm-only --shm-dir " + dir_;
   RunResult tty = in_pty(cmd);
   EXPECT_NE(tty.out.find("shm a: \x1b[36mwould unlink\x1b[0m"), std::string::npos) << tty.out;
   RunResult no_color = in_pty("NO_COLOR=1 " + cmd);
@@ -226,7 +227,7 @@ TEST_F(Operate, NothingFoundSaysWhatWasSearched) {
       << r.out;
   RunResult s = sweep({"--min-age", "5m"});
   EXPECT_TRUE(has_line(s.out, "nothing to reap: no unheld segments of uid " +
-                                  std::to_string(act_uid()) + " older than 300 s in " + dir_))
+                                  std::to_string(test_uid()) + " older than 300 s in " + dir_))
       << s.out;
   make("a");
   RunResult found = sweep({"-n"});

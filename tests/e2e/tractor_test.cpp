@@ -1,10 +1,10 @@
 // Parity tests of the `tractor-reap` front (the reap binary under that name) against the
 // reference tool's interface (shared brief TRACTOR-REAP.md): flags, defaults, phase order,
 // output lines and exit codes. Scoping: -p points at a process the test started; the shm
-// sweep reads a private dir through TRACTOR_REAP_SHM_DIR as act_uid() (65534 as root, the
-// test uid in the unprivileged pass); orphan mode (which has no --cwd or --match here) runs
-// only inside a private PID namespace. tractor-reap runs as reap_uid() unless a test says
-// otherwise, like reap in the other tests.
+// sweep reads a private dir through TRACTOR_REAP_SHM_DIR as test_uid() (a uid of this test
+// process alone, in both passes, so no other test's processes can block its files); orphan mode
+// (which has no --cwd or --match here) runs only inside a private PID namespace. tractor-reap runs
+// as reap_uid() unless a test says otherwise, like reap in the other tests.
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,11 +37,11 @@ class TractorFront : public ReapTest {
     args.insert(args.begin(), tractor_bin());
     return run_command(args, as_reap_user(opts));
   }
-  // tractor-reap with its shm sweep pointed at `dir`, as act_uid().
+  // tractor-reap with its shm sweep pointed at `dir`, as test_uid().
   RunResult tractor_shm(const std::string& dir, std::vector<std::string> args) {
     args.insert(args.begin(), {"env", "TRACTOR_REAP_SHM_DIR=" + dir, tractor_bin()});
     RunOptions o;
-    o.as_uid = act_uid();
+    o.as_uid = test_uid();
     return run_command(args, o);
   }
   // A parent victim with children given as --child specs; returns the children's pids.
@@ -108,7 +108,7 @@ TEST_F(TractorFront, UsageErrorsInArgparseWordsExitTwo) {
 
 TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
   std::string dir = tmp_dir();
-  ASSERT_EQ(::chown(dir.c_str(), act_uid(), act_uid()), 0);
+  ASSERT_EQ(::chown(dir.c_str(), test_uid(), test_uid()), 0);
   ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
   auto bind_at = [&](const std::string& name, bool keep_open) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -118,7 +118,7 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
     std::strncpy(addr.sun_path, (dir + "/" + name).c_str(), sizeof addr.sun_path - 1);
     EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     EXPECT_EQ(::listen(fd, 1), 0);
-    EXPECT_EQ(::lchown((dir + "/" + name).c_str(), act_uid(), act_uid()), 0);
+    EXPECT_EQ(::lchown((dir + "/" + name).c_str(), test_uid(), test_uid()), 0);
     if (keep_open) return fd;
     ::close(fd);
     return -1;
@@ -127,7 +127,7 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
   int live = bind_at("live@1.sock", true);
   std::vector<std::string> env = {"env", "TRACTOR_REAP_UDS_DIR=" + dir, tractor_bin()};
   RunOptions as_owner;
-  as_owner.as_uid = act_uid();
+  as_owner.as_uid = test_uid();
   auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), env.begin(), env.end());
     return run_command(args, as_owner);
@@ -137,7 +137,7 @@ TEST_F(TractorFront, UdsSweepLinesInTheReferenceShape) {
   // The front prints no reasons; on a mismatch, reap's own dry run says why each file stayed.
   auto why = [&] {
     return run_command({reap_bin(), "-n", "--uds-only", "--uds-dir", dir, "--uid",
-                        std::to_string(act_uid())},
+                        std::to_string(test_uid())},
                        as_owner)
         .out;
   };
@@ -202,11 +202,11 @@ TEST_F(TractorFront, NothingToReapIsExitZero) {
 
 TEST_F(TractorFront, ShmSweepLinesAndPythonReprOfPaths) {
   std::string dir = shm_dir();
-  ::chown(dir.c_str(), act_uid(), act_uid());
-  make_file(dir, "free", act_uid(), act_uid());
-  make_file(dir, "it's", act_uid(), act_uid());
-  make_file(dir, "held", act_uid(), act_uid());
-  const std::string u = std::to_string(act_uid());
+  ::chown(dir.c_str(), test_uid(), test_uid());
+  make_file(dir, "free", test_uid(), test_uid());
+  make_file(dir, "it's", test_uid(), test_uid());
+  make_file(dir, "held", test_uid(), test_uid());
+  const std::string u = std::to_string(test_uid());
   pid_t h = spawn_holder({"--drop", u + ":" + u, "fd:" + dir + "/held"});
   RunResult dry = tractor_shm(dir, {"--shm-only", "-n"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
@@ -228,9 +228,9 @@ TEST_F(TractorFront, ShmSweepLinesAndPythonReprOfPaths) {
 
 TEST_F(TractorFront, FailedUnlinkIsExitOneWithThePythonError) {
   std::string dir = shm_dir();
-  ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);  // root-owned: act_uid() cannot unlink in it...
+  ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);  // root-owned: test_uid() cannot unlink in it...
   ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);  // ...but can list it
-  make_file(dir, "stuck", act_uid(), act_uid());
+  make_file(dir, "stuck", test_uid(), test_uid());
   RunResult r = tractor_shm(dir, {"--shm-only"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_TRUE(has_line(r.out, "[tractor-reap] could not unlink " + dir +
@@ -240,9 +240,9 @@ TEST_F(TractorFront, FailedUnlinkIsExitOneWithThePythonError) {
 
 TEST_F(TractorFront, PhasesRunProcessesThenShm) {
   std::string dir = shm_dir();
-  ::chown(dir.c_str(), act_uid(), act_uid());
-  make_file(dir, "free", act_uid(), act_uid());
-  const std::string u = std::to_string(act_uid());
+  ::chown(dir.c_str(), test_uid(), test_uid());
+  make_file(dir, "free", test_uid(), test_uid());
+  const std::string u = std::to_string(test_uid());
   Spawned& s = spawn_victim(
       {"--marker", unique_marker("p"), "--child", "--on-int exit --drop " + u + ":" + u}, 2);
   auto kids = children_of(s);
