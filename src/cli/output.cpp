@@ -1,6 +1,11 @@
 #include "cli/output.hpp"
 
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -32,6 +37,39 @@ void put_bytes(json& j, const std::string& key, const std::string& bytes) {
   }
 }
 
+/// Byte classes for the JSON writer: 0 printable ASCII that JSON takes as it is (DEL too),
+/// 1 a byte that needs an escape (control, '"', '\\'), 2 a byte of a multi-byte sequence.
+constexpr std::array<unsigned char, 256> kJsonClass = [] {
+  std::array<unsigned char, 256> t{};
+  for (unsigned c = 0; c < 256; ++c)
+    t[c] = c < 0x20 || c == '"' || c == '\\' ? 1 : c >= 0x80 ? 2 : 0;
+  return t;
+}();
+
+/// json_classes one byte at a time.
+unsigned json_classes_slow(std::string_view text) {
+  unsigned any = 0;
+  for (char c : text) any |= kJsonClass[static_cast<unsigned char>(c)];
+  return any;
+}
+
+/// The classes of `text`'s bytes, or-ed: 0 when it can be written between quotes as it is.
+/// Eight bytes at a time: a set high bit, a byte below 0x20, a '"' or a '\\' in a word.
+unsigned json_classes(std::string_view text) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  auto has_less = [](std::uint64_t w, std::uint64_t n) { return (w - kOnes * n) & ~w & kHigh; };
+  auto has_byte = [&](std::uint64_t w, std::uint64_t b) { return has_less(w ^ (kOnes * b), 1); };
+  const char* p = text.data();
+  std::size_t n = text.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if (w & kHigh) return json_classes_slow({p, n});  // exact only for ASCII words
+    if (has_less(w, 0x20) | has_byte(w, '"') | has_byte(w, '\\')) return json_classes_slow({p, n});
+  }
+  return json_classes_slow({p, n});
+}
+
 /// Appends `text` (valid UTF-8) as a JSON string literal. Runs of bytes that need no escape
 /// are appended whole.
 void append_json_string(std::string& out, std::string_view text) {
@@ -40,7 +78,7 @@ void append_json_string(std::string& out, std::string_view text) {
   std::size_t run = 0;  // start of the bytes not yet appended
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (kJsonClass[c] != 1) continue;
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -70,12 +108,26 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 /// append_json_string of `bytes`, made lossy UTF-8 first only when they are not UTF-8.
-void append_json_text(std::string& out, const std::string& bytes) {
-  if (util::is_valid_utf8(bytes)) {
+/// Printable ASCII (nearly every name and reason) is appended in one piece.
+void append_json_text(std::string& out, std::string_view bytes) {
+  unsigned classes = json_classes(bytes);
+  if (classes == 0) {
+    out += '"';
+    out += bytes;
+    out += '"';
+  } else if (!(classes & 2) || util::is_valid_utf8(bytes)) {
     append_json_string(out, bytes);
   } else {
     append_json_string(out, util::to_utf8_lossy(bytes));
   }
+}
+
+/// Appends the decimal digits of `v`.
+template <class T>
+void append_number(std::string& out, T v) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  out.append(digits, end);
 }
 
 json likely_json(const std::optional<core::Attribution>& a) {
@@ -90,43 +142,122 @@ json likely_json(const std::optional<core::Attribution>& a) {
 /// Written directly, as likely_json(a).dump() would print it: a json value per item cost
 /// more than the rest of the item (a sweep may report 100,000 of them).
 void append_likely(std::string& out, const std::optional<core::Attribution>& a) {
-  out += ",\"likely\":";
+  using namespace std::string_view_literals;
   if (!a) {
-    out += "null";
+    out += ",\"likely\":null"sv;
     return;
   }
-  out += "{\"creator\":";
-  append_json_string(out, a->creator);  // one of the fixed ASCII names
-  out += ",\"pid\":";
-  out += a->pid ? std::to_string(*a->pid) : "null";
-  out += ",\"pid_alive\":";
-  out += a->alive ? (*a->alive ? "true" : "false") : "null";
+  out += ",\"likely\":{\"creator\":"sv;
+  append_json_text(out, a->creator);  // one of the fixed ASCII names
+  out += ",\"pid\":"sv;
+  if (a->pid)
+    append_number(out, *a->pid);
+  else
+    out += "null"sv;
+  out += ",\"pid_alive\":"sv;
+  out += a->alive ? (*a->alive ? "true"sv : "false"sv) : "null"sv;
   out += '}';
 }
 
-/// One shm item as a JSON object, written directly: a sweep may report 100,000 of them.
-void append_shm_item(std::string& out, const core::ShmReportItem& s) {
-  out += "{\"name\":";
-  if (util::is_valid_utf8(s.name)) {
+/// `,"verdict":"WORD"` for each shm verdict, made once.
+std::string_view shm_verdict_json(core::ShmVerdictWord v) {
+  using core::ShmVerdictWord;
+  static const auto table = [] {
+    std::array<std::string, 6> t;
+    for (auto w : {ShmVerdictWord::Unlinked, ShmVerdictWord::WouldUnlink, ShmVerdictWord::Gone,
+                   ShmVerdictWord::Kept, ShmVerdictWord::Skipped, ShmVerdictWord::Error}) {
+      std::string& s = t[static_cast<std::size_t>(w)];
+      s = ",\"verdict\":";
+      append_json_string(s, json_word(core::word(w)));
+    }
+    return t;
+  }();
+  return table.at(static_cast<std::size_t>(v));
+}
+
+/// append_shm_item for any bytes in the name and reason (escapes, lossy UTF-8, name_hex).
+void append_shm_item_escaped(std::string& out, const core::ShmReportItem& s) {
+  using namespace std::string_view_literals;
+  out += "{\"name\":"sv;
+  unsigned classes = json_classes(s.name);
+  if (classes == 0) {
+    out += '"';
+    out += s.name;
+    out += '"';
+  } else if (!(classes & 2) || util::is_valid_utf8(s.name)) {
     append_json_string(out, s.name);
   } else {
     append_json_string(out, util::to_utf8_lossy(s.name));
-    out += ",\"name_hex\":\"";
+    out += ",\"name_hex\":\""sv;
     out += util::hex(s.name);
     out += '"';
   }
-  out += ",\"verdict\":";
-  append_json_string(out, json_word(core::word(s.verdict)));
-  out += ",\"reason\":";
+  out += shm_verdict_json(s.verdict);
+  out += ",\"reason\":"sv;
   append_json_text(out, s.reason);
-  out += ",\"holder_pid\":";
-  out += s.holder ? std::to_string(*s.holder) : "null";
-  out += ",\"uid\":";
-  out += std::to_string(s.uid);
-  out += ",\"size\":";
-  out += std::to_string(s.size);
+  out += ",\"holder_pid\":"sv;
+  if (s.holder)
+    append_number(out, *s.holder);
+  else
+    out += "null"sv;
+  out += ",\"uid\":"sv;
+  append_number(out, s.uid);
+  out += ",\"size\":"sv;
+  append_number(out, s.size);
   append_likely(out, s.likely);
   out += '}';
+}
+
+char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+template <class T>
+char* put_number(char* p, T v) {
+  return std::to_chars(p, p + 24, v).ptr;
+}
+
+/// One shm item as a JSON object, written directly: a sweep may report 100,000 of them.
+/// When the name, the reason and the creator are printable ASCII without '"' or '\\'
+/// (nearly always), the item is written into room made for it at once; else, and with the
+/// same bytes, by append_shm_item_escaped.
+void append_shm_item(std::string& out, const core::ShmReportItem& s) {
+  using namespace std::string_view_literals;
+  std::string_view creator = s.likely ? s.likely->creator : std::string_view{};
+  if (json_classes(s.name) | json_classes(s.reason) | json_classes(creator)) {
+    append_shm_item_escaped(out, s);
+    return;
+  }
+  // The literals below (under 160 bytes), four numbers of at most 20 digits and a sign.
+  constexpr std::size_t kRoom = 160 + 4 * 24;
+  std::size_t old = out.size();
+  out.resize(old + kRoom + s.name.size() + s.reason.size() + creator.size());
+  char* p = out.data() + old;
+  p = put(p, "{\"name\":\""sv);
+  p = put(p, s.name);
+  *p++ = '"';
+  p = put(p, shm_verdict_json(s.verdict));
+  p = put(p, ",\"reason\":\""sv);
+  p = put(p, s.reason);
+  p = put(p, "\",\"holder_pid\":"sv);
+  p = s.holder ? put_number(p, *s.holder) : put(p, "null"sv);
+  p = put(p, ",\"uid\":"sv);
+  p = put_number(p, s.uid);
+  p = put(p, ",\"size\":"sv);
+  p = put_number(p, s.size);
+  if (!s.likely) {
+    p = put(p, ",\"likely\":null}"sv);
+  } else {
+    p = put(p, ",\"likely\":{\"creator\":\""sv);
+    p = put(p, creator);
+    p = put(p, "\",\"pid\":"sv);
+    p = s.likely->pid ? put_number(p, *s.likely->pid) : put(p, "null"sv);
+    p = put(p, ",\"pid_alive\":"sv);
+    p = put(p, s.likely->alive ? (*s.likely->alive ? "true"sv : "false"sv) : "null"sv);
+    p = put(p, "}}"sv);
+  }
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 /// A sweep item (uds, mqueue, sysv) as a JSON object.
