@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include <set>
 #include <system_error>
 #include <thread>
+#include <tuple>
 
 #include "os/dirent64.hpp"
 #include "os/maps_query.hpp"
@@ -122,6 +124,31 @@ std::unordered_set<dev_t> watched_devices(const ScanOptions& options) {
   return devs;
 }
 
+/// Adds the (identity, holding) pairs of `held` to `holders`, each identity's new holdings
+/// in (pid, kind) order without repeats, and empties `held`.
+void index_holdings(std::vector<std::pair<DevIno, Holding>>& held,
+                    std::unordered_map<DevIno, std::vector<Holding>, DevInoHash>& holders) {
+  auto key = [](const std::pair<DevIno, Holding>& e) {
+    return std::tuple(e.first.dev, e.first.ino, e.second.pid, e.second.kind);
+  };
+  std::sort(held.begin(), held.end(),
+            [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  held.erase(std::unique(held.begin(), held.end(),
+                         [&](const auto& a, const auto& b) { return key(a) == key(b); }),
+             held.end());
+  std::size_t ids = 0;
+  for (std::size_t i = 0; i < held.size(); ++i) ids += i == 0 || held[i].first != held[i - 1].first;
+  holders.reserve(holders.size() + ids);
+  for (std::size_t i = 0; i < held.size();) {
+    std::size_t j = i + 1;
+    while (j < held.size() && held[j].first == held[i].first) ++j;
+    auto& dst = holders[held[i].first];
+    dst.reserve(dst.size() + (j - i));
+    for (; i < j; ++i) dst.push_back(held[i].second);
+  }
+  held.clear();
+}
+
 /// Per-worker state: buffers reused across processes, and the results of its share.
 struct Worker {
   const ScanOptions* options = nullptr;
@@ -131,7 +158,9 @@ struct Worker {
   std::unordered_set<dev_t> watch_devs;
   std::string buf;
   std::vector<ProcessInfo> processes;
-  std::unordered_map<DevIno, std::vector<Holding>, DevInoHash> holders;
+  /// What this worker found held, in the order found (repeats too): index_holdings makes
+  /// the snapshot's map of it once, instead of a map per worker merged afterwards.
+  std::vector<std::pair<DevIno, Holding>> held;
   /// (pid, starttime) of every pid this worker looked at (starttime 0: unreadable).
   std::vector<std::pair<pid_t, unsigned long long>> seen;
   std::vector<UnlinkedHolding> unlinked;
@@ -153,10 +182,7 @@ struct Worker {
 
   void record(const DevIno& id, pid_t pid, HoldKind kind) {
     if (!watches(id)) return;
-    auto& list = holders[id];
-    for (const auto& h : list)
-      if (h.pid == pid && h.kind == kind) return;
-    list.push_back({pid, kind});
+    held.push_back({id, Holding{pid, kind}});
   }
 
   /// Stats every fd in the open fd directory `fddir`. Returns 0 or the errno that made
@@ -636,7 +662,7 @@ void wait_for_exiting(Snapshot& snap, const ScanOptions& options, Worker& w,
   std::vector<ProcessInfo> added;
   char after[64];
   std::snprintf(after, sizeof after, "exiting: still releasing its files after %.1f s", waited);
-  w.holders.clear();
+  w.held.clear();
   for (std::size_t i : exiting) {
     ProcessInfo& old = snap.processes[i];
     std::string name = std::to_string(old.pid);
@@ -660,11 +686,7 @@ void wait_for_exiting(Snapshot& snap, const ScanOptions& options, Worker& w,
   });
   for (auto& [id, list] : snap.holders)
     std::erase_if(list, [&](const Holding& h) { return removed.count(h.pid) > 0; });
-  for (auto& [id, list] : w.holders) {
-    auto& dst = snap.holders[id];
-    dst.insert(dst.end(), list.begin(), list.end());
-  }
-  w.holders.clear();
+  index_holdings(w.held, snap.holders);
   for (auto& p : added) snap.processes.push_back(std::move(p));
   std::stable_sort(snap.processes.begin(), snap.processes.end(),
                    [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
@@ -717,10 +739,19 @@ Snapshot scan_proc(const ScanOptions& options) {
     w.options = &options;
     w.watch_devs = watch_devs;
   }
-  // Interleaved shares keep the per-thread load even (pids are sorted; big processes cluster).
+  // Shared work: each thread takes the next few pids when it is done with its last ones, so
+  // a thread slowed by a process with many fds or mappings (or by the machine's other load)
+  // does not leave the other idle at the end, as a fixed split would.
+  constexpr std::size_t kBatch = 4;
+  std::atomic<std::size_t> next{0};
   auto run = [&](unsigned index) {
-    for (std::size_t i = index; i < pids.size(); i += nthreads)
-      workers[index].scan_pid(proc, pids[i].first, pids[i].second.c_str());
+    for (;;) {
+      std::size_t first = next.fetch_add(kBatch, std::memory_order_relaxed);
+      if (first >= pids.size()) break;
+      std::size_t last = std::min(pids.size(), first + kBatch);
+      for (std::size_t i = first; i < last; ++i)
+        workers[index].scan_pid(proc, pids[i].first, pids[i].second.c_str());
+    }
   };
   if (nthreads == 1) {
     run(0);
@@ -792,11 +823,15 @@ Snapshot scan_proc(const ScanOptions& options) {
     if (w.unreadable) snap.unreadable_reason = std::strerror(w.last_unreadable_errno);
     std::move(w.processes.begin(), w.processes.end(), std::back_inserter(snap.processes));
     std::move(w.unlinked.begin(), w.unlinked.end(), std::back_inserter(snap.unlinked));
-    for (auto& [id, list] : w.holders) {
-      auto& dst = snap.holders[id];
-      dst.insert(dst.end(), list.begin(), list.end());
-    }
   }
+  std::vector<std::pair<DevIno, Holding>> held;
+  for (auto& w : workers) {
+    if (held.empty())
+      held = std::move(w.held);
+    else
+      held.insert(held.end(), w.held.begin(), w.held.end());
+  }
+  index_holdings(held, snap.holders);
   if (!replaced.empty()) {
     // Drop the dead process's entry. Its holdings stay: a dead holder only keeps a segment.
     std::erase_if(snap.processes, [&](const ProcessInfo& p) {
@@ -819,11 +854,7 @@ Snapshot scan_proc(const ScanOptions& options) {
             [](const UnlinkedHolding& a, const UnlinkedHolding& b) {
               return a.pid != b.pid ? a.pid < b.pid : a.id.ino < b.id.ino;
             });
-  for (auto& [id, list] : snap.holders)
-    std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
-      return a.pid != b.pid ? a.pid < b.pid : a.kind < b.kind;
-    });
-  return snap;
+  return snap;  // (index_holdings left each identity's holdings sorted by pid and kind)
 }
 
 }  // namespace reap::os
