@@ -223,6 +223,7 @@ class ShmSweep : public core::Sweep {
     std::atomic<bool> tried{false};
     const dev_t dev = dir()->dev();
     const std::size_t n = names_.size();
+    judged_items_.reserve(n);  // (growing by doubling would hold two copies at its peak)
     std::vector<core::ShmReportItem> items;
     std::vector<char> keep;
     for (std::size_t start = 0; start < n; start += os::NameList::kBlock) {
