@@ -151,13 +151,6 @@ void sweep_all(const Options& o, const RunScope* scope,
     os::settle_exiting(snap, scan, exiting);
     for (auto& s : sweeps) s->plan(snap, context);
   }
-  std::set<pid_t> blockers;
-  bool judges_uninspectable = false;
-  for (const auto& s : sweeps)
-    if (s->judges_uninspectable()) {
-      judges_uninspectable = true;
-      s->blockers(blockers);
-    }
   // `reap run`: while a process of the run is still there, an object of the run that nothing
   // holds yet may be one it is about to open (or bind, or attach). Nothing of the run is
   // swept then, of any kind.
@@ -172,6 +165,14 @@ void sweep_all(const Options& o, const RunScope* scope,
     if (!o.dry_run) report.acted |= s->act();
     s->report(snap, o.dry_run, report);
   }
+  // (Asked after the reports: a large shm sweep knows its blockers only once it has judged.)
+  std::set<pid_t> blockers;
+  bool judges_uninspectable = false;
+  for (const auto& s : sweeps)
+    if (s->judges_uninspectable()) {
+      judges_uninspectable = true;
+      s->blockers(blockers);
+    }
   if (judges_uninspectable)
     for (const auto* p : snap.uninspectable()) {
       core::UninspectableItem u{p->pid, p->comm, std::nullopt, p->uninspectable_reason,
