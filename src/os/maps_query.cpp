@@ -41,7 +41,7 @@ bool procmap_query_unsupported() {
   return g_unsupported.load(std::memory_order_relaxed);
 }
 
-int query_file_mappings(int maps_fd, const std::function<void(const MapsFileRef&)>& fn) {
+int query_file_mappings(int maps_fd, void (*fn)(void* context, const MapsFileRef&), void* context) {
   if (procmap_query_unsupported()) return ENOTTY;
   MapsFileRef last{};
   bool have_last = false;
@@ -57,7 +57,7 @@ int query_file_mappings(int maps_fd, const std::function<void(const MapsFileRef&
     }
     if (q.inode != 0) {
       MapsFileRef ref{makedev(q.dev_major, q.dev_minor), static_cast<ino_t>(q.inode)};
-      if (!have_last || ref.dev != last.dev || ref.ino != last.ino) fn(ref);
+      if (!have_last || ref.dev != last.dev || ref.ino != last.ino) fn(context, ref);
       last = ref;
       have_last = true;
     }

@@ -21,7 +21,6 @@
 #include <set>
 #include <system_error>
 #include <thread>
-#include <tuple>
 
 #include "os/dirent64.hpp"
 #include "os/maps_query.hpp"
@@ -124,30 +123,32 @@ std::unordered_set<dev_t> watched_devices(const ScanOptions& options) {
   return devs;
 }
 
-/// Adds the (identity, holding) pairs of `held` to `holders`, each identity's new holdings
-/// in (pid, kind) order without repeats, and empties `held`.
+/// Adds the (identity, holding) pairs of `held` to `holders` without repeating a holding
+/// in an identity's list, leaves every list sorted by (pid, kind), and empties `held`.
 void index_holdings(std::vector<std::pair<DevIno, Holding>>& held,
                     std::unordered_map<DevIno, std::vector<Holding>, DevInoHash>& holders) {
-  auto key = [](const std::pair<DevIno, Holding>& e) {
-    return std::tuple(e.first.dev, e.first.ino, e.second.pid, e.second.kind);
-  };
-  std::sort(held.begin(), held.end(),
-            [&](const auto& a, const auto& b) { return key(a) < key(b); });
-  held.erase(std::unique(held.begin(), held.end(),
-                         [&](const auto& a, const auto& b) { return key(a) == key(b); }),
-             held.end());
-  std::size_t ids = 0;
-  for (std::size_t i = 0; i < held.size(); ++i) ids += i == 0 || held[i].first != held[i - 1].first;
-  holders.reserve(holders.size() + ids);
-  for (std::size_t i = 0; i < held.size();) {
-    std::size_t j = i + 1;
-    while (j < held.size() && held[j].first == held[i].first) ++j;
-    auto& dst = holders[held[i].first];
-    dst.reserve(dst.size() + (j - i));
-    for (; i < j; ++i) dst.push_back(held[i].second);
+  holders.reserve(holders.size() + held.size());
+  for (const auto& [id, h] : held) {
+    auto& list = holders[id];
+    bool have = false;
+    for (const auto& x : list) have = have || (x.pid == h.pid && x.kind == h.kind);
+    if (!have) list.push_back(h);
   }
   held.clear();
+  for (auto& [id, list] : holders)
+    if (list.size() > 1)
+      std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
+        return a.pid != b.pid ? a.pid < b.pid : a.kind < b.kind;
+      });
 }
+
+/// A few devices (the swept file systems, one or two): a linear search costs less than a
+/// hash for each fd and mapping looked at.
+struct DevSet {
+  std::vector<dev_t> devs;
+  static DevSet of(const std::unordered_set<dev_t>& set) { return {{set.begin(), set.end()}}; }
+  std::size_t count(dev_t d) const { return std::find(devs.begin(), devs.end(), d) != devs.end(); }
+};
 
 /// Per-worker state: buffers reused across processes, and the results of its share.
 struct Worker {
@@ -155,7 +156,7 @@ struct Worker {
   SelfCreds self;
   std::size_t unreadable = 0;
   int last_unreadable_errno = 0;
-  std::unordered_set<dev_t> watch_devs;
+  DevSet watch_devs;
   std::string buf;
   std::vector<ProcessInfo> processes;
   /// What this worker found held, in the order found (repeats too): index_holdings makes
@@ -699,7 +700,7 @@ void settle_exiting(Snapshot& snap, const ScanOptions& options, const std::set<p
   Worker w;
   w.options = &options;
   w.self = self_creds();
-  w.watch_devs = watched_devices(options);
+  w.watch_devs = DevSet::of(watched_devices(options));
   wait_for_exiting(snap, options, w, pids);
   for (auto& [id, list] : snap.holders)
     std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
@@ -737,7 +738,8 @@ Snapshot scan_proc(const ScanOptions& options) {
   for (auto& w : workers) {
     w.self = self;
     w.options = &options;
-    w.watch_devs = watch_devs;
+    w.watch_devs = DevSet::of(watch_devs);
+    w.processes.reserve(pids.size() / nthreads + 16);  // no regrowth, each a move of all
   }
   // Shared work: each thread takes the next few pids when it is done with its last ones, so
   // a thread slowed by a process with many fds or mappings (or by the machine's other load)
@@ -818,9 +820,14 @@ Snapshot scan_proc(const ScanOptions& options) {
     }
   }
 
+  std::size_t total = 0;
+  for (auto& w : workers) total += w.processes.size();
+  snap.processes.reserve(total + 1);
+  std::vector<std::size_t> runs;  // where each worker's share starts in snap.processes
   for (auto& w : workers) {
     snap.unreadable += w.unreadable;
     if (w.unreadable) snap.unreadable_reason = std::strerror(w.last_unreadable_errno);
+    runs.push_back(snap.processes.size());
     std::move(w.processes.begin(), w.processes.end(), std::back_inserter(snap.processes));
     std::move(w.unlinked.begin(), w.unlinked.end(), std::back_inserter(snap.unlinked));
   }
@@ -846,10 +853,24 @@ Snapshot scan_proc(const ScanOptions& options) {
     hidden.inspected = false;
     hidden.uninspectable_reason = "hidden by hidepid=invisible on " + options.proc_root;
     hidden.owner_hint = static_cast<uid_t>(-1);
+    runs.push_back(snap.processes.size());
     snap.processes.push_back(std::move(hidden));
   }
-  std::stable_sort(snap.processes.begin(), snap.processes.end(),
-                   [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+  // Sorted by pid, stably. Each worker's share is in pid order when no re-listing added to
+  // it (pids are taken in order): then merging the shares, left to right, gives what a
+  // stable sort of them all gives, with a move or two per entry instead of n log n.
+  auto by_pid = [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; };
+  runs.push_back(snap.processes.size());
+  auto at = [&](std::size_t i) { return snap.processes.begin() + static_cast<std::ptrdiff_t>(i); };
+  bool shares_sorted = replaced.empty();  // (the erase above moved the shares' bounds)
+  for (std::size_t r = 0; r + 1 < runs.size(); ++r)
+    shares_sorted = shares_sorted && std::is_sorted(at(runs[r]), at(runs[r + 1]), by_pid);
+  if (shares_sorted) {
+    for (std::size_t r = 1; r + 1 < runs.size(); ++r)
+      std::inplace_merge(at(0), at(runs[r]), at(runs[r + 1]), by_pid);
+  } else {
+    std::stable_sort(snap.processes.begin(), snap.processes.end(), by_pid);
+  }
   std::sort(snap.unlinked.begin(), snap.unlinked.end(),
             [](const UnlinkedHolding& a, const UnlinkedHolding& b) {
               return a.pid != b.pid ? a.pid < b.pid : a.id.ino < b.id.ino;
