@@ -274,6 +274,48 @@ json sweep_item_json(const core::SweepItem& i) {
   return j;
 }
 
+/// Appends escape_for_terminal(bytes), without a copy when they need no escape.
+void append_for_terminal(std::string& out, std::string_view bytes) {
+  if (util::plain_for_terminal(bytes))
+    out += bytes;
+  else
+    out += escape_for_terminal(bytes);
+}
+
+/// One shm item's line of the human report (a sweep may report 100,000 of them): the bytes
+/// of fmt::format("shm {}: {}{}{}{}\n", name, verdict, ": ", reason, likely_suffix), built
+/// in place.
+void append_shm_line(std::string& out, const core::ShmReportItem& s, bool color) {
+  using core::ShmVerdictWord;
+  using namespace std::string_view_literals;
+  bool plain =
+      (s.verdict == ShmVerdictWord::Unlinked || s.verdict == ShmVerdictWord::WouldUnlink) &&
+      s.reason == "unheld";
+  out += "shm "sv;
+  append_for_terminal(out, s.name);
+  out += ": "sv;
+  const char* sgr = verdict_sgr(s.verdict);
+  if (color && sgr) {
+    out += "\x1b["sv;
+    out += sgr;
+    out += 'm';
+    out += core::word(s.verdict);
+    out += "\x1b[0m"sv;
+  } else {
+    out += core::word(s.verdict);
+  }
+  if (!plain) {
+    out += ": "sv;
+    append_for_terminal(out, s.reason);
+  }
+  if (s.likely) {
+    out += " ("sv;
+    out += core::describe(*s.likely);
+    out += ')';
+  }
+  out += '\n';
+}
+
 /// " (likely PyTorch, pid 4242 gone)" or "".
 std::string likely_suffix(const std::optional<core::Attribution>& a) {
   return a ? " (" + core::describe(*a) + ")" : "";
@@ -290,15 +332,15 @@ void print_human(const core::Report& r, std::ostream& out, bool color) {
     out << fmt::format("process {} ({}): {}: {}\n", p.pid, escape_for_terminal(p.comm),
                        paint(core::word(p.verdict), verdict_sgr(p.verdict), color),
                        escape_for_terminal(p.reason));
+  std::string lines;
   for (const auto& s : r.shm) {
-    bool plain =
-        (s.verdict == ShmVerdictWord::Unlinked || s.verdict == ShmVerdictWord::WouldUnlink) &&
-        s.reason == "unheld";
-    out << fmt::format("shm {}: {}{}{}{}\n", escape_for_terminal(s.name),
-                       paint(core::word(s.verdict), verdict_sgr(s.verdict), color),
-                       plain ? "" : ": ", plain ? "" : escape_for_terminal(s.reason),
-                       likely_suffix(s.likely));
+    append_shm_line(lines, s, color);
+    if (lines.size() > 65536) {
+      out << lines;
+      lines.clear();
+    }
   }
+  out << lines;
   for (const auto& sw : r.sweeps) {
     if (!sw.note.empty())
       for (const auto& d : sw.dirs)

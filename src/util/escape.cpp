@@ -1,6 +1,7 @@
 #include "util/escape.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace reap::util {
 namespace {
@@ -83,7 +84,29 @@ std::string to_utf8_lossy(std::string_view bytes) {
   return out;
 }
 
+bool plain_for_terminal(std::string_view bytes) {
+  // Eight bytes at a time: no byte with the high bit set, none below 0x20, no DEL, no '\\'.
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  auto has_less = [](std::uint64_t w, std::uint64_t n) { return (w - kOnes * n) & ~w & kHigh; };
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    // Exact for words of ASCII bytes, which the first test ensures.
+    if ((w & kHigh) || has_less(w, 0x20) || has_less(w ^ (kOnes * 0x7F), 1) ||
+        has_less(w ^ (kOnes * '\\'), 1))
+      return false;
+  }
+  for (; n > 0; ++p, --n) {
+    auto c = static_cast<std::uint8_t>(*p);
+    if (c < 0x20 || c >= 0x7F || c == '\\') return false;
+  }
+  return true;
+}
+
 std::string escape_for_terminal(std::string_view bytes) {
+  if (plain_for_terminal(bytes)) return std::string(bytes);
   std::string out;
   out.reserve(bytes.size());
   while (!bytes.empty()) {

@@ -11,6 +11,10 @@ namespace reap::util {
 /// C1 controls, U+2028/U+2029 and bidi controls are written byte by byte as "\\xNN" too.
 std::string escape_for_terminal(std::string_view bytes);
 
+/// True when `bytes` are printable ASCII without '\\', so escape_for_terminal(bytes) ==
+/// bytes (a fast test; printable non-ASCII UTF-8 is left unchanged too but gives false).
+bool plain_for_terminal(std::string_view bytes);
+
 /// True when `bytes` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool is_valid_utf8(std::string_view bytes);
 
