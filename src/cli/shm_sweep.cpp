@@ -133,7 +133,13 @@ class ShmSweep : public core::Sweep {
       snap_ = &snap;
       return;
     }
-    plan_ = core::plan_shm(entries_, snap, policy);
+    // core::plan_shm, on the sweep's threads (each verdict is independent of the others).
+    const auto uninspectable = core::uninspectable_for(snap, policy);
+    plan_.assign(entries_.size(), {});
+    util::parallel_for(entries_.size(), scan_threads(o_, true), [&](std::size_t i) {
+      const os::DirEntry& e = entries_[i];
+      plan_[i] = core::judge_shm(e.name, e.st, e.stat_errno, snap, policy, uninspectable);
+    });
     // Who blocks what is worked out while the listing is still here (it is let go before
     // the report is made: a sweep of 100,000 entries should not hold the listing, the plan
     // and the report all at once).
