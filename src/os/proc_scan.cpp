@@ -52,6 +52,18 @@ int identity_at(int dirfd, const char* name, DevIno& out) {
   return 0;
 }
 
+/// "NAME/LEAF" into `out` (truncated to its `N` bytes with a NUL, as snprintf would): the
+/// per-process paths, three or more for each process, without snprintf's format parsing.
+template <std::size_t N>
+const char* join_path(char (&out)[N], const char* name, const char* leaf) {
+  std::size_t n = 0;
+  for (const char* p = name; *p && n + 1 < N; ++p) out[n++] = *p;
+  if (n + 1 < N) out[n++] = '/';
+  for (const char* p = leaf; *p && n + 1 < N; ++p) out[n++] = *p;
+  out[n] = '\0';
+  return out;
+}
+
 /// reap's own credentials, for saying why a process could not be inspected.
 struct SelfCreds {
   uid_t euid = ::geteuid();
@@ -250,10 +262,7 @@ struct Worker {
     // Read in this order, a hold that moves from an fd to a mapping mid-scan is seen in
     // one of the two; read the other way round it could slip between them.
     char path[64];
-    auto at = [&](const char* leaf) {
-      std::snprintf(path, sizeof path, "%s/%s", name, leaf);
-      return path;
-    };
+    auto at = [&](const char* leaf) { return join_path(path, name, leaf); };
     UniqueFd fddir(::openat(base, at("fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fddir.valid()) return errno;
     int err = scan_fd_dir(fddir.get(), p.pid);
@@ -297,7 +306,7 @@ struct Worker {
   /// (rare: read only then), for the lines that say " (deleted)".
   void scan_unlinked_mappings(int base, const char* name, pid_t pid) {
     char path[48];
-    std::snprintf(path, sizeof path, "%s/maps", name);
+    join_path(path, name, "maps");
     std::string text;
     if (util::read_file_at(base, path, text)) return;
     note_deleted_mappings(base, name, pid, text);
@@ -401,7 +410,7 @@ struct Worker {
   void classify_unreadable(int err, int procfd, const char* name, ProcessInfo& p) {
     if (gone(err)) return;
     char path[48];
-    std::snprintf(path, sizeof path, "%s/stat", name);
+    join_path(path, name, "stat");
     if (int e = util::read_single_record_at(procfd, path, buf)) {
       if (gone(e)) return;  // exited meanwhile
       // Neither gone nor readable (EMFILE, ENOMEM, ...): it may hold anything. Fail closed.
@@ -439,7 +448,7 @@ struct Worker {
 
   bool read_status(int procfd, const char* name, ProcessInfo& p) {
     char path[48];
-    std::snprintf(path, sizeof path, "%s/status", name);
+    join_path(path, name, "status");
     return read_status_into(procfd, path, p, buf);
   }
 
@@ -455,7 +464,7 @@ struct Worker {
       if (fd >= 0) pin = std::make_unique<UniqueFd>(fd);  // else (EMFILE...) unpinned
     }
     char path[48];
-    std::snprintf(path, sizeof path, "%s/stat", name);
+    join_path(path, name, "stat");
     if (int err = util::read_single_record_at(procfd, path, buf)) {
       // hidepid=1 ("noaccess"): the directory is listed but nothing in it can be read;
       // hidepid=2 hides it, which is caught when /proc itself is checked.
