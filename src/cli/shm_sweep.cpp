@@ -125,9 +125,10 @@ class ShmSweep : public core::Sweep {
     static const std::optional<os::UnlinkOutcome> kNotActed;
     out.shm.reserve(out.shm.size() + plan_.size());
     for (std::size_t i = 0; i < plan_.size(); ++i) {
-      out.shm.push_back(core::describe_shm(std::move(plan_[i]), dry_run,
-                                           i < outcomes_.size() ? outcomes_[i] : kNotActed));
-      out.shm.back().likely = core::attribute(out.shm.back().name, pid_alive);
+      auto item = core::describe_shm(std::move(plan_[i]), dry_run,
+                                     i < outcomes_.size() ? outcomes_[i] : kNotActed);
+      item.likely = core::attribute(item.name, pid_alive);
+      out.shm.push_back(std::move(item));
     }
     std::vector<core::ShmPlanItem>().swap(plan_);
     std::vector<std::optional<os::UnlinkOutcome>>().swap(outcomes_);
