@@ -29,7 +29,7 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREAP_WERROR=ON \
 cmake --build build-tsan -j"$jobs" --target reap
 TSAN_OPTIONS="halt_on_error=1 exitcode=66" REAP_STRESS_RSS_FACTOR=8 \
   REAP_E2E_REAP_BIN="$PWD/build-tsan/bin/reap" REAP_BIN="$PWD/build-tsan/bin/reap" \
-  ctest --test-dir build-test --output-on-failure -j"$jobs" -R '^(e2e|e2e-user|stress)\.'
+  ctest --test-dir build-test --output-on-failure -j"$jobs" -R '^(e2e|e2e-user|e2e-late|stress)\.'
 
 echo "== fuzz smoke" >&2
 scripts/fuzz-smoke.sh

@@ -151,13 +151,6 @@ void sweep_all(const Options& o, const RunScope* scope,
     os::settle_exiting(snap, scan, exiting);
     for (auto& s : sweeps) s->plan(snap, context);
   }
-  std::set<pid_t> blockers;
-  bool judges_uninspectable = false;
-  for (const auto& s : sweeps)
-    if (s->judges_uninspectable()) {
-      judges_uninspectable = true;
-      s->blockers(blockers);
-    }
   // `reap run`: while a process of the run is still there, an object of the run that nothing
   // holds yet may be one it is about to open (or bind, or attach). Nothing of the run is
   // swept then, of any kind.
@@ -172,6 +165,14 @@ void sweep_all(const Options& o, const RunScope* scope,
     if (!o.dry_run) report.acted |= s->act();
     s->report(snap, o.dry_run, report);
   }
+  // (Asked after the reports: a large shm sweep knows its blockers only once it has judged.)
+  std::set<pid_t> blockers;
+  bool judges_uninspectable = false;
+  for (const auto& s : sweeps)
+    if (s->judges_uninspectable()) {
+      judges_uninspectable = true;
+      s->blockers(blockers);
+    }
   if (judges_uninspectable)
     for (const auto* p : snap.uninspectable()) {
       core::UninspectableItem u{p->pid, p->comm, std::nullopt, p->uninspectable_reason,
@@ -239,19 +240,22 @@ void execute(const Options& o, const RunScope* scope, core::Report& report) {
       if (auto why = core::refuse_parent(snap, *o.parent, sel.self)) throw Refusal(*why);
     report.mode = scope ? "run" : o.parent ? "descendant" : "orphan";
     // Read ahead, on two threads, what the plan will ask of the likely candidates: each
-    // ProcessInfo is filled by one thread only. (cmdline and exe wait for the cheap tests.)
-    // Orphan mode tests uid and cwd first; descendant mode takes the whole subtree, whose
+    // ProcessInfo is filled by one thread only. Orphan mode tests uid and cwd first, and
+    // reads cmdline and exe (cmdline reads the target's memory: the dearest read of all)
+    // only for the processes that pass; descendant mode takes the whole subtree, whose
     // status (uid, SigIgn) and cmdline (for the report) the plan reads anyway.
     auto ahead = core::detail_candidates(snap, sel);
     const bool orphans = sel.mode == core::ProcessSelection::Mode::Orphan;
     util::parallel_for(
         ahead.size(), scan_threads(o, true),
         [&](std::size_t i) {
-          snap.status_of(*ahead[i]);
-          if (orphans) {
-            snap.cwd_of(*ahead[i]);
-          } else {
-            snap.cmdline_of(*ahead[i]);
+          const os::ProcessInfo& p = *ahead[i];
+          if (!orphans) {
+            snap.status_of(p);
+            snap.cmdline_of(p);
+          } else if (core::in_orphan_scope(snap, p, sel)) {
+            snap.cmdline_of(p);
+            snap.exe_of(p);
           }
         },
         64);

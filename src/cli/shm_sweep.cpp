@@ -3,9 +3,13 @@
 // core::ShmReportItem (Report::shm), kept apart from the other kinds for the JSON schema
 // and the tractor-reap front.
 #include <sys/stat.h>
+#include <time.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <optional>
 #include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -38,6 +42,30 @@ void open_sweep_dir(const Options& o, os::ShmDir& dir) {
 /// which then needs no second statx per held fd there).
 constexpr std::size_t kWatchByDeviceAbove = 65536;
 
+/// Above this many names the sweep judges each entry from one lstat made after the /proc
+/// scan: in a real sweep right before the entry's unlink (that lstat is the re-check), in a
+/// dry run when it reports. For a real sweep that is one system call a segment fewer than an
+/// lstat at listing time plus a re-check; for either, no per-entry state before the report.
+/// Its price: the scan cannot be skipped (whose the entries are is unknown until then), the
+/// holder index watches the whole device (one more statx per held fd there, for its link
+/// count: no identity is known to be listed), and an entry changed since the listing began
+/// is kept as too new (ShmPolicy::listed_at). A dry run saves no system call that way, so it
+/// judges late only where the index watches the device anyway (kWatchByDeviceAbove).
+/// REAP_TEST_JUDGE_LATE_ABOVE=N sets both thresholds (a test hook).
+std::size_t judge_late_above(bool dry_run) {
+  if (const char* v = std::getenv("REAP_TEST_JUDGE_LATE_ABOVE"))
+    return std::strtoull(v, nullptr, 10);
+  return dry_run ? kWatchByDeviceAbove : 2048;
+}
+
+/// Realtime minus monotonic (both coarse), in nanoseconds: a step of the wall clock moves it.
+long long wall_minus_monotonic() {
+  struct timespec r, m;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &r);
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &m);
+  return (static_cast<long long>(r.tv_sec) - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+}
+
 /// A candidate: a regular file of the owner (the only entries the holder index must watch).
 bool candidate(const os::DirEntry& e, uid_t uid) {
   return !e.stat_errno && S_ISREG(e.st.st_mode) && e.st.st_uid == uid;
@@ -54,19 +82,33 @@ class ShmSweep : public core::Sweep {
     relist();
   }
   void relist() override {
-    entries_ = dir()->list(scan_threads(o_, true));
+    // Before the listing: the clock tmpfs stamps ctime with, and where the wall clock
+    // stood against the monotonic one (a step back would move ctimes before this time).
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &listed_at_);
+    listed_offset_ = wall_minus_monotonic();
+    names_ = dir()->list_names();
+    late_ = names_.size() > judge_late_above(o_.dry_run);
+    std::vector<os::DirEntry>().swap(entries_);
+    if (late_) return;
+    entries_ = dir()->lstat_all(std::exchange(names_, os::NameList()), scan_threads(o_, true));
     if (scope_)  // `reap run`: only what appeared during the run is its leak
       std::erase_if(entries_, [&](const os::DirEntry& e) {
         return scope_->preexisting.count(os::identity(e.st)) > 0;
       });
   }
   bool needs_scan() const override {
+    if (late_) return !names_.empty();  // whose they are is known only from the late lstat
     for (const auto& e : entries_)
       if (candidate(e, o_.uid)) return true;
     return false;
   }
   void watch(os::ScanOptions& scan) const override {
     const dev_t dev = dir()->dev();
+    if (late_) {  // no identity is known before the scan: every held file there is recorded
+      scan.watch_all_on.insert(dev);
+      scan.unlinked_devs.insert(dev);
+      return;
+    }
     std::size_t n = 0;
     for (const auto& e : entries_) n += candidate(e, o_.uid);
     // A large listing is watched by device (every held file there is recorded) instead of a
@@ -81,6 +123,12 @@ class ShmSweep : public core::Sweep {
   }
   void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
     auto policy = core::shm_policy_for(context);
+    if (late_) {  // judged entry by entry in act (or report, in a dry run)
+      policy.listed_at = listed_at_;
+      late_policy_ = std::move(policy);
+      snap_ = &snap;
+      return;
+    }
     plan_ = core::plan_shm(entries_, snap, policy);
     // Who blocks what is worked out while the listing is still here (it is let go before
     // the report is made: a sweep of 100,000 entries should not hold the listing, the plan
@@ -91,6 +139,15 @@ class ShmSweep : public core::Sweep {
   /// files for a moment; where one keeps a segment, the flow waits for it and plans again.
   std::set<pid_t> exiting_holders(const os::Snapshot& snap) const override {
     std::set<pid_t> exiting;
+    if (late_) {  // no plan yet: every exiting process that holds or may hold a file here
+      const dev_t dev = dir()->dev();
+      for (const auto& p : snap.processes)
+        if (p.exiting && !p.inspected) exiting.insert(p.pid);
+      for (const auto& [id, holdings] : snap.holders)
+        if (id.dev == dev)
+          for (const auto& h : holdings) core::add_if_exiting(snap, h.pid, exiting);
+      return exiting;
+    }
     for (const auto& item : plan_)
       if (item.verdict == core::ShmVerdict::Kept) core::add_if_exiting(snap, item.holder, exiting);
     return exiting;
@@ -100,6 +157,7 @@ class ShmSweep : public core::Sweep {
     out.insert(blockers_.begin(), blockers_.end());
   }
   void hold_back(pid_t holder, const std::string& reason) override {
+    held_back_ = {holder, reason};
     for (auto& item : plan_)
       if (item.verdict == core::ShmVerdict::Unlink) {
         item.verdict = core::ShmVerdict::Kept;
@@ -108,6 +166,7 @@ class ShmSweep : public core::Sweep {
       }
   }
   bool act() override {
+    if (late_) return judge_late(true);
     release_listing();
     // Each re-check and unlink is independent of the others. (Unlinks in one directory
     // serialise on its lock in the kernel; the re-checks overlap with them.)
@@ -121,6 +180,17 @@ class ShmSweep : public core::Sweep {
     return false;
   }
   void report(const os::Snapshot& snap, bool dry_run, core::Report& out) override {
+    if (late_) {
+      if (!judged_) judge_late(false);
+      if (out.shm.empty()) {
+        out.shm = std::move(judged_items_);
+      } else {
+        for (auto&& item : judged_items_) out.shm.push_back(std::move(item));
+      }
+      judged_items_ = {};
+      append_unlinked(snap, dir()->dev(), "shm", out);
+      return;
+    }
     release_listing();
     static const std::optional<os::UnlinkOutcome> kNotActed;
     out.shm.reserve(out.shm.size() + plan_.size());
@@ -136,6 +206,80 @@ class ShmSweep : public core::Sweep {
   }
 
  private:
+  /// The late judgement (see judge_late_above): each entry lstat'ed once, judged by the
+  /// policy over the snapshot and, with `unlink`, unlinked right away when the verdict says
+  /// so, on the sweep's threads a block of names at a time (the report items are made in
+  /// listing order and each block's names let go). An entry gone by its lstat is left out,
+  /// as the listing leaves out one gone by its lstat. Returns whether an unlink was tried.
+  bool judge_late(bool unlink) {
+    judged_ = true;
+    const os::Snapshot& snap = *snap_;
+    core::ShmPolicy policy = *late_policy_;
+    const auto uninspectable = core::uninspectable_for(snap, policy);
+    // Blockers are named whatever --ignore-uninspectable says (as blocker_pids does).
+    std::vector<const os::ProcessInfo*> could_block;
+    for (const os::ProcessInfo* p : snap.uninspectable())
+      if (!policy.discounted.count(p->pid)) could_block.push_back(p);
+    std::vector<std::atomic<bool>> blocks(could_block.size());
+    std::atomic<bool> tried{false};
+    const dev_t dev = dir()->dev();
+    const std::size_t n = names_.size();
+    judged_items_.reserve(n);  // (growing by doubling would hold two copies at its peak)
+    std::vector<core::ShmReportItem> items;
+    std::vector<char> keep;
+    for (std::size_t start = 0; start < n; start += os::NameList::kBlock) {
+      // A step back of the wall clock since the listing would let a file made after it
+      // carry an older ctime: the time a ctime must be before moves back by the step.
+      if (const long long back = listed_offset_ - wall_minus_monotonic(); back > 0) {
+        const long long at =
+            static_cast<long long>(listed_at_.tv_sec) * 1000000000LL + listed_at_.tv_nsec - back;
+        policy.listed_at = listed_at_;
+        policy.listed_at->tv_sec = static_cast<time_t>(at / 1000000000LL);
+        policy.listed_at->tv_nsec = static_cast<long>(at % 1000000000LL);
+      }
+      const std::size_t m = std::min(os::NameList::kBlock, n - start);
+      items.assign(m, {});
+      keep.assign(m, 0);
+      util::parallel_for(m, scan_threads(o_, true), [&](std::size_t k) {
+        const std::size_t i = start + k;
+        os::FileStat st;
+        const int err = dir()->stat_at(names_.c_str(i), st);
+        if (err == ENOENT) return;
+        if (!err && scope_ && scope_->preexisting.count(os::identity(st))) return;
+        core::ShmPlanItem plan = core::judge_shm(names_[i], st, err, snap, policy, uninspectable);
+        if (plan.verdict == core::ShmVerdict::Unlink && st.st_dev != dev) {
+          // Mounted over an entry: its holders were not watched (the index watches `dev`).
+          plan.verdict = core::ShmVerdict::Kept;
+          plan.reason = "on another file system than the sweep directory (mounted over it?)";
+        }
+        if (plan.verdict == core::ShmVerdict::Unlink && held_back_) {
+          plan.verdict = core::ShmVerdict::Kept;
+          plan.holder = held_back_->first;
+          plan.reason = held_back_->second;
+        }
+        if (!err && S_ISREG(st.st_mode) && st.st_uid == policy.uid)
+          for (std::size_t b = 0; b < could_block.size(); ++b)
+            if (!blocks[b].load(std::memory_order_relaxed) && core::could_open(*could_block[b], st))
+              blocks[b].store(true, std::memory_order_relaxed);
+        std::optional<os::UnlinkOutcome> outcome;
+        if (unlink && plan.verdict == core::ShmVerdict::Unlink) {
+          outcome = dir()->unlink_judged(names_.c_str(i));
+          tried.store(true, std::memory_order_relaxed);
+        }
+        items[k] = core::describe_shm(std::move(plan), !unlink, outcome);
+        items[k].likely = core::attribute(items[k].name, pid_alive);
+        keep[k] = 1;
+      });
+      for (std::size_t k = 0; k < m; ++k)
+        if (keep[k]) judged_items_.push_back(std::move(items[k]));
+      names_.release_before(start + m);
+    }
+    names_ = os::NameList();
+    for (std::size_t b = 0; b < could_block.size(); ++b)
+      if (blocks[b]) blockers_.insert(could_block[b]->pid);
+    return tried;
+  }
+
   const os::ShmDir* dir() const {
     return scope_ && scope_->dir ? scope_->dir : &own_dir_;  // `reap run` opened it before CMD
   }
@@ -148,6 +292,17 @@ class ShmSweep : public core::Sweep {
   std::vector<core::ShmPlanItem> plan_;
   std::set<pid_t> blockers_;
   std::vector<std::optional<os::UnlinkOutcome>> outcomes_;
+  // The late judgement (judge_late_above): the names, when the listing began, the plan's
+  // snapshot and policy, what hold_back said, and the report items it made.
+  bool late_ = false;
+  os::NameList names_;
+  struct timespec listed_at_ {};
+  long long listed_offset_ = 0;
+  const os::Snapshot* snap_ = nullptr;
+  std::optional<core::ShmPolicy> late_policy_;
+  std::optional<std::pair<pid_t, std::string>> held_back_;
+  bool judged_ = false;
+  decltype(core::Report::shm) judged_items_;
 };
 
 }  // namespace

@@ -88,6 +88,12 @@ std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
   return out;
 }
 
+bool in_orphan_scope(const os::Snapshot& snap, const os::ProcessInfo& p,
+                     const ProcessSelection& sel) {
+  if (!snap.status_of(p).have_status || p.euid() != sel.uid) return false;
+  return sel.cwd && snap.cwd_of(p).cwd && *p.cwd == *sel.cwd;
+}
+
 std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const ProcessSelection& sel,
                                             RescanContext* rescan) {
   std::multimap<pid_t, const os::ProcessInfo*> children;
@@ -100,10 +106,7 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
 
   // Orphan mode's tests, cheapest first: the uid (status), the cwd (one statx that never
   // syncs), then the program (cmdline reads the target's memory; exe is a readlink).
-  auto in_scope = [&](const os::ProcessInfo& p) {
-    if (!snap.status_of(p).have_status || p.euid() != sel.uid) return false;
-    return sel.cwd && snap.cwd_of(p).cwd && *p.cwd == *sel.cwd;
-  };
+  auto in_scope = [&](const os::ProcessInfo& p) { return in_orphan_scope(snap, p, sel); };
   auto matches = [&](const os::ProcessInfo& p) {
     snap.cmdline_of(p);
     snap.exe_of(p);

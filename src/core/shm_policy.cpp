@@ -60,65 +60,85 @@ ShmPolicy shm_policy_for(const SweepContext& context) {
   return policy;
 }
 
-std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
-                                  const os::Snapshot& snap, const ShmPolicy& policy) {
-  std::vector<ShmPlanItem> plan;
-  plan.reserve(entries.size());
+std::vector<const os::ProcessInfo*> uninspectable_for(const os::Snapshot& snap,
+                                                      const ShmPolicy& policy) {
   std::vector<const os::ProcessInfo*> uninspectable;
   if (!policy.ignore_uninspectable)
     for (const os::ProcessInfo* p : snap.uninspectable())
       if (!policy.discounted.count(p->pid)) uninspectable.push_back(p);
-  for (const auto& e : entries) {
-    ShmPlanItem item;
-    item.name = e.name;
-    item.id = os::identity(e.st);
-    item.uid = e.st.st_uid;
-    item.size = e.st.st_size;
-    if (e.stat_errno) {
-      item.verdict = ShmVerdict::Skipped;
-      item.reason = fmt::format("cannot stat: {}", std::strerror(e.stat_errno));
-    } else if (!S_ISREG(e.st.st_mode)) {
-      item.verdict = ShmVerdict::Skipped;
-      item.reason = fmt::format("not a regular file ({})", type_name(e.st.st_mode));
-    } else if (e.st.st_uid != policy.uid) {
-      item.reason = fmt::format("owned by uid {}, not {}", e.st.st_uid, policy.uid);
-    } else {
-      const os::Holding* held = nullptr;
-      std::size_t more = 0;
-      if (const auto* hs = snap.holders_of(item.id)) {
-        for (const auto& h : *hs) {
-          if (policy.discounted.count(h.pid)) continue;
-          if (!held) {
-            held = &h;
-          } else if (h.pid != held->pid) {
-            ++more;
-          }
-        }
-      }
-      if (held) {
-        const os::ProcessInfo* p = snap.find(held->pid);
-        item.holder = held->pid;
-        item.reason =
-            fmt::format("{} by pid {} ({})", held->kind == os::HoldKind::Mmap ? "mapped" : "open",
-                        held->pid, p ? p->comm : "?");
-        if (more) item.reason += fmt::format(" and {} more", more);
-      } else if (double age = policy.now - changed_at(e.st);
-                 policy.min_age && age < *policy.min_age) {
-        item.reason = fmt::format("changed {:.1f} s ago, younger than --min-age {:.1f} s",
-                                  std::max(age, 0.0), *policy.min_age);
-      } else if (const os::ProcessInfo* b = first_blocker(uninspectable, e.st)) {
-        item.holder = b->pid;
-        item.reason = b->pid == 0
-                          ? fmt::format("unverifiable: {} ({})", b->comm, b->uninspectable_reason)
-                          : fmt::format("unverifiable: pid {} ({}) could not be inspected ({})",
-                                        b->pid, b->comm, b->uninspectable_reason);
-      } else {
-        item.verdict = ShmVerdict::Unlink;
-        item.reason = "unheld";
+  return uninspectable;
+}
+
+ShmPlanItem judge_shm(std::string_view name, const os::FileStat& st, int stat_errno,
+                      const os::Snapshot& snap, const ShmPolicy& policy,
+                      const std::vector<const os::ProcessInfo*>& uninspectable) {
+  ShmPlanItem item;
+  item.name = name;
+  item.id = os::identity(st);
+  item.uid = st.st_uid;
+  item.size = st.st_size;
+  if (stat_errno) {
+    item.verdict = ShmVerdict::Skipped;
+    item.reason = fmt::format("cannot stat: {}", std::strerror(stat_errno));
+    return item;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    item.verdict = ShmVerdict::Skipped;
+    item.reason = fmt::format("not a regular file ({})", type_name(st.st_mode));
+    return item;
+  }
+  if (st.st_uid != policy.uid) {
+    item.reason = fmt::format("owned by uid {}, not {}", st.st_uid, policy.uid);
+    return item;
+  }
+  const os::Holding* held = nullptr;
+  std::size_t more = 0;
+  if (const auto* hs = snap.holders_of(item.id)) {
+    for (const auto& h : *hs) {
+      if (policy.discounted.count(h.pid)) continue;
+      if (!held) {
+        held = &h;
+      } else if (h.pid != held->pid) {
+        ++more;
       }
     }
-    plan.push_back(std::move(item));
   }
+  if (held) {
+    const os::ProcessInfo* p = snap.find(held->pid);
+    item.holder = held->pid;
+    item.reason =
+        fmt::format("{} by pid {} ({})", held->kind == os::HoldKind::Mmap ? "mapped" : "open",
+                    held->pid, p ? p->comm : "?");
+    if (more) item.reason += fmt::format(" and {} more", more);
+  } else if (policy.listed_at && (st.st_ctim.tv_sec > policy.listed_at->tv_sec ||
+                                  (st.st_ctim.tv_sec == policy.listed_at->tv_sec &&
+                                   st.st_ctim.tv_nsec >= policy.listed_at->tv_nsec))) {
+    item.reason =
+        "changed after the listing began (too new to judge: a process may have "
+        "opened it after the scan read that process)";
+  } else if (double age = policy.now - changed_at(st); policy.min_age && age < *policy.min_age) {
+    item.reason = fmt::format("changed {:.1f} s ago, younger than --min-age {:.1f} s",
+                              std::max(age, 0.0), *policy.min_age);
+  } else if (const os::ProcessInfo* b = first_blocker(uninspectable, st)) {
+    item.holder = b->pid;
+    item.reason = b->pid == 0
+                      ? fmt::format("unverifiable: {} ({})", b->comm, b->uninspectable_reason)
+                      : fmt::format("unverifiable: pid {} ({}) could not be inspected ({})", b->pid,
+                                    b->comm, b->uninspectable_reason);
+  } else {
+    item.verdict = ShmVerdict::Unlink;
+    item.reason = "unheld";
+  }
+  return item;
+}
+
+std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
+                                  const os::Snapshot& snap, const ShmPolicy& policy) {
+  std::vector<ShmPlanItem> plan;
+  plan.reserve(entries.size());
+  const auto uninspectable = uninspectable_for(snap, policy);
+  for (const auto& e : entries)
+    plan.push_back(judge_shm(e.name, e.st, e.stat_errno, snap, policy, uninspectable));
   return plan;
 }
 

@@ -95,14 +95,40 @@ bool ShmDir::on_memory_fs(std::string& fs) const {
   }
 }
 
-std::vector<DirEntry> ShmDir::list(unsigned threads) const {
-  std::vector<DirEntry> entries;
+std::string_view NameList::operator[](std::size_t i) const {
+  const Block& b = blocks_[i / kBlock];
+  const std::size_t k = i % kBlock;
+  const std::uint32_t at = b.starts[k];
+  const std::size_t next = k + 1 < b.starts.size() ? b.starts[k + 1] : b.bytes.size();
+  return {b.bytes.data() + at, next - at - 1};
+}
+
+void NameList::release_before(std::size_t i) {
+  for (std::size_t k = 0; k < blocks_.size() && (k + 1) * kBlock <= i; ++k) {
+    std::string().swap(blocks_[k].bytes);
+    std::vector<std::uint32_t>().swap(blocks_[k].starts);
+  }
+}
+
+void NameList::push_back(std::string_view name) {
+  if (size_ % kBlock == 0) {
+    blocks_.emplace_back();
+    blocks_.back().starts.reserve(kBlock);
+  }
+  Block& b = blocks_.back();
+  b.starts.push_back(static_cast<std::uint32_t>(b.bytes.size()));
+  b.bytes.append(name);
+  b.bytes.push_back('\0');
+  ++size_;
+}
+
+NameList ShmDir::list_names() const {
+  NameList out;
   // The names first, into one buffer (NUL-terminated, back to back), read with getdents64
-  // from the start of the directory: no DirEntry is built, moved or reallocated before the
-  // count is known (100,000 entries relocated on every growth of the vector cost more than
-  // their lstat on this kind of machine).
+  // from the start of the directory: nothing per name is built or moved before the count
+  // is known and the order decided.
   util::UniqueFd dup(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
-  if (!dup.valid() || ::lseek(dup.get(), 0, SEEK_SET) < 0) return entries;
+  if (!dup.valid() || ::lseek(dup.get(), 0, SEEK_SET) < 0) return out;
   std::string names;
   /// A name's first 8 bytes as a big-endian number (NUL-padded: names hold no NUL), so most
   /// comparisons are one integer compare; `at` is the name's offset in `names`.
@@ -130,7 +156,7 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
     }
   }
   std::vector<char>().swap(buf);
-  // Sorted by name (bytewise, as std::string compares) before anything else is built.
+  // Sorted by name (bytewise, as std::string compares).
   std::sort(starts.begin(), starts.end(), [&](const Key& a, const Key& b) {
     if (a.head != b.head) return a.head < b.head;
     // Equal first 8 bytes: a name that ends within them (its 8th byte is the NUL padding)
@@ -138,21 +164,39 @@ std::vector<DirEntry> ShmDir::list(unsigned threads) const {
     if ((a.head & 0xff) == 0) return false;
     return std::strcmp(names.data() + a.at + 8, names.data() + b.at + 8) < 0;
   });
-  entries.resize(starts.size());
-  for (std::size_t i = 0; i < starts.size(); ++i) entries[i].name = names.data() + starts[i].at;
-  std::string().swap(names);
-  std::vector<Key>().swap(starts);
+  for (const Key& k : starts) out.push_back(names.data() + k.at);
+  return out;
+}
+
+std::vector<DirEntry> ShmDir::list(unsigned threads) const {
+  return lstat_all(list_names(), threads);
+}
+
+std::vector<DirEntry> ShmDir::lstat_all(NameList names, unsigned threads) const {
+  std::vector<DirEntry> entries(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) entries[i].name = names[i];
+  names = NameList();
   // The lstat of each entry is independent: spread it over the threads.
   util::parallel_for(entries.size(), threads, [&](std::size_t i) {
-    struct stat st;
-    if (::fstatat(fd_.get(), entries[i].name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      entries[i].stat_errno = errno;
-    } else {
-      entries[i].st = FileStat::of(st);
-    }
+    entries[i].stat_errno = stat_at(entries[i].name.c_str(), entries[i].st);
   });
   std::erase_if(entries, [](const DirEntry& e) { return e.stat_errno == ENOENT; });
   return entries;
+}
+
+int ShmDir::stat_at(const char* name, FileStat& out) const {
+  struct stat st;
+  if (::fstatat(fd_.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  out = FileStat::of(st);
+  return 0;
+}
+
+UnlinkOutcome ShmDir::unlink_judged(const char* name) const {
+  if (::unlinkat(fd_.get(), name, 0) != 0) {
+    if (errno == ENOENT) return {UnlinkResult::AlreadyGone, 0};
+    return {UnlinkResult::Failed, errno};
+  }
+  return {UnlinkResult::Unlinked, 0};
 }
 
 UnlinkOutcome ShmDir::unlink_if_same(const std::string& name, const DevIno& expected,

@@ -9,6 +9,12 @@
 // Hold styles rotate over the ways programs hold segments: fd only; open, mmap, close (the
 // hold moves from the fd table to the mappings, as shm_open + mmap + close does); fd and
 // mapping; fd held by a thread that unshared its fd table.
+//
+// The second test reuses names (a worker's next segment takes the name of one it removed a
+// moment ago) and has reap judge every entry late, from one lstat after the /proc scan
+// (REAP_TEST_JUDGE_LATE_ABOVE=0; a large directory does it by default): a name listed
+// before the scan may then name a newer file, made after the scan read its holder. Only the
+// "too new" rule (ctime not before the listing) keeps such a file.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -47,6 +53,7 @@ struct WorkerStats {
 
 struct Shared {
   std::atomic<int> stop{0};
+  bool reuse_names = false;
   WorkerStats workers[kWorkers];
 };
 
@@ -82,7 +89,7 @@ void worker_loop(Shared& shared, int index, int dirfd, HoldStyle style) {
   WorkerStats& w = shared.workers[index];
   char name[64];
   for (unsigned long iter = 0; !shared.stop.load(std::memory_order_relaxed); ++iter) {
-    std::snprintf(name, sizeof name, "w%d-%lu", index, iter);
+    std::snprintf(name, sizeof name, "w%d-%lu", index, shared.reuse_names ? iter % 3 : iter);
     int fd = ::openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       note_failure(w, name, "create", errno);
@@ -138,7 +145,7 @@ void worker_loop(Shared& shared, int index, int dirfd, HoldStyle style) {
   ::_exit(0);
 }
 
-TEST(ChurnShm, HeldNamesSurviveBackToBackSweepsAndLitterGoes) {
+void churn(bool reuse_names, bool judge_late) {
   TempShmDir dir;
   ASSERT_GE(dir.fd(), 0);
   for (int i = 0; i < kLitter; ++i)
@@ -151,6 +158,9 @@ TEST(ChurnShm, HeldNamesSurviveBackToBackSweepsAndLitterGoes) {
       ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(mem, MAP_FAILED);
   auto* shared = new (mem) Shared();
+  shared->reuse_names = reuse_names;
+  RunOptions opts;
+  if (judge_late) opts.extra_env.push_back("REAP_TEST_JUDGE_LATE_ABOVE=0");
   ChildGuard guard;
   std::vector<pid_t> workers;
   for (int i = 0; i < kWorkers; ++i) {
@@ -167,7 +177,7 @@ TEST(ChurnShm, HeldNamesSurviveBackToBackSweepsAndLitterGoes) {
   std::vector<std::string> bad_lines;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (std::chrono::steady_clock::now() < until) {
-    auto r = run_reap({"--shm-only", "--shm-dir", dir.path(), "--uid", std::to_string(kUid)});
+    auto r = run_reap({"--shm-only", "--shm-dir", dir.path(), "--uid", std::to_string(kUid)}, opts);
     ++runs;
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     for (const auto& line : [&] {
@@ -224,6 +234,14 @@ TEST(ChurnShm, HeldNamesSurviveBackToBackSweepsAndLitterGoes) {
               total_iterations, total_checks);
   shared->~Shared();
   ::munmap(mem, sizeof(Shared));
+}
+
+TEST(ChurnShm, HeldNamesSurviveBackToBackSweepsAndLitterGoes) {
+  churn(false, false);
+}
+
+TEST(ChurnShm, ReusedNamesSurviveLateJudgementAndLitterGoes) {
+  churn(true, true);
 }
 
 }  // namespace

@@ -72,6 +72,49 @@ TEST_F(ShmDirTest, ListsALargeDirectoryCompletelyAndAgain) {
   }
 }
 
+TEST_F(ShmDirTest, ListsNamesAloneAcrossBlocksAndLetsTheFirstBlocksGo) {
+  std::vector<std::string> names;
+  const std::size_t n = NameList::kBlock + 1000;
+  for (std::size_t i = 0; i < n; ++i)
+    names.push_back((i % 3 ? "psm_" : "a-longer-name-than-sso-holds-") + std::to_string(i));
+  for (const auto& name : names) make(name);
+  std::sort(names.begin(), names.end());
+  ShmDir dir;
+  std::string error;
+  ASSERT_TRUE(dir.open(dir_, error)) << error;
+  NameList list = dir.list_names();
+  ASSERT_EQ(list.size(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(list[i], names[i]) << i;
+    ASSERT_STREQ(list.c_str(i), names[i].c_str());
+  }
+  list.release_before(NameList::kBlock + 10);  // the first block only: the second is in use
+  for (std::size_t i = NameList::kBlock; i < n; ++i) ASSERT_EQ(list[i], names[i]) << i;
+  // lstat_all of the names is list().
+  auto entries = dir.lstat_all(dir.list_names());
+  ASSERT_EQ(entries.size(), n);
+  EXPECT_EQ(entries.back().name, names.back());
+  EXPECT_EQ(identity(entries.back().st), id_of(names.back()));
+}
+
+TEST_F(ShmDirTest, StatAtAndUnlinkJudgedWorkRelativeToTheDirectory) {
+  make("x");
+  ShmDir dir;
+  std::string error;
+  ASSERT_TRUE(dir.open(dir_, error)) << error;
+  FileStat st;
+  ASSERT_EQ(dir.stat_at("x", st), 0);
+  EXPECT_EQ(identity(st), id_of("x"));
+  EXPECT_EQ(dir.stat_at("missing", st), ENOENT);
+  EXPECT_EQ(dir.unlink_judged("x").result, UnlinkResult::Unlinked);
+  EXPECT_EQ(dir.unlink_judged("x").result, UnlinkResult::AlreadyGone);
+  ASSERT_EQ(::mkdir((dir_ + "/d").c_str(), 0700), 0);
+  auto failed = dir.unlink_judged("d");  // unlinkat without AT_REMOVEDIR: EISDIR
+  EXPECT_EQ(failed.result, UnlinkResult::Failed);
+  EXPECT_NE(failed.err, 0);
+  ::rmdir((dir_ + "/d").c_str());
+}
+
 TEST_F(ShmDirTest, UnlinksOnlyTheSameFileAndCountsAVanishedOneAsDone) {
   make("same");
   make("replaced");

@@ -70,6 +70,32 @@ TEST(ShmPolicy, MinAgeKeepsRecentlyChangedSegments) {
   EXPECT_EQ(items[1].verdict, ShmVerdict::Unlink);
 }
 
+TEST(ShmPolicy, ChangedSinceTheListingBeganIsKeptAsTooNewUnlessHeld) {
+  // An entry lstat'ed after the scan began: only a ctime before the listing proves it was
+  // there, under this name, for the scan to see its holders. Equal counts as after (tmpfs
+  // stamps with the same coarse clock).
+  auto p = policy();
+  p.listed_at = timespec{1000, 500};
+  auto s = snapshot({proc(10, 1, kMe, "worker")});
+  s.holders[{42, 4}].push_back({10, os::HoldKind::Fd});
+  auto e = [](const char* name, ino_t ino, time_t sec, long nsec) {
+    auto f = file(name, ino, kMe);
+    f.st.st_ctim = timespec{sec, nsec};
+    f.st.st_mtim = timespec{0, 0};
+    return f;
+  };
+  auto items = plan({e("before", 1, 1000, 499), e("at", 2, 1000, 500), e("after", 3, 1001, 0),
+                     e("held-after", 4, 1001, 0)},
+                    s, p);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Unlink);
+  EXPECT_EQ(items[1].verdict, ShmVerdict::Kept);
+  EXPECT_NE(items[1].reason.find("too new"), std::string::npos) << items[1].reason;
+  EXPECT_EQ(items[2].verdict, ShmVerdict::Kept);
+  EXPECT_EQ(items[3].reason, "open by pid 10 (worker)");  // a holder says more than "new"
+  p.listed_at.reset();  // listed (lstat'ed) before the scan: no such rule
+  EXPECT_EQ(plan({e("after", 3, 1001, 0)}, s, p)[0].verdict, ShmVerdict::Unlink);
+}
+
 TEST(ShmPolicy, UninspectableSameUidProcessBlocksPrivateSegment) {
   auto s = snapshot({testing::uninspectable(proc(77, 1, kMe, "setuid-thing"))});
   auto items = plan({file("a", 1, kMe)}, s);

@@ -97,4 +97,10 @@ std::vector<ProcessPlanItem> plan_processes(const os::Snapshot& snap, const Proc
 std::vector<const os::ProcessInfo*> detail_candidates(const os::Snapshot& snap,
                                                       const ProcessSelection& sel);
 
+/// Orphan mode's cheap tests, in order: owned by sel.uid (reads status), in sel.cwd (reads
+/// cwd). Only a process that passes them has its cmdline and exe read (plan_processes, or a
+/// caller reading ahead).
+bool in_orphan_scope(const os::Snapshot& snap, const os::ProcessInfo& p,
+                     const ProcessSelection& sel);
+
 }  // namespace reap::core

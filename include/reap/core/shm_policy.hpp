@@ -3,10 +3,12 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/sweep.hpp"
@@ -21,6 +23,13 @@ struct ShmPolicy {
   double now = 0;                     ///< wall-clock seconds, compared with mtime/ctime
   bool ignore_uninspectable = false;  ///< the one explicit override of failing closed
   std::set<pid_t> discounted;         ///< holders about to be reaped (dry run: planned)
+  /// Set when an entry's lstat may come after the /proc scan began (a large sweep lstats
+  /// each entry once, right before its unlink): the wall-clock time (CLOCK_REALTIME_COARSE,
+  /// the clock tmpfs stamps with) taken before the listing. An entry whose ctime is not
+  /// before it is kept as too new: creation, rename and link all set ctime, so only a ctime
+  /// before the scan proves the file was there, under this name, when the scan began (and
+  /// a process that held it then was seen holding it).
+  std::optional<struct timespec> listed_at;
 };
 
 /// The policy for a sweep's context (the shm and mqueue sweeps decide by it).
@@ -45,10 +54,21 @@ struct ShmPlanItem {
 /// private (owner-only) segments of other owners.
 bool could_open(const os::ProcessInfo& p, const os::FileStat& st);
 
+/// The uninspectable processes a plan fails closed on (none with ignore_uninspectable; the
+/// discounted ones left out).
+std::vector<const os::ProcessInfo*> uninspectable_for(const os::Snapshot& snap,
+                                                      const ShmPolicy& policy);
+
+/// The verdict for one entry (`name`; `st`, or the lstat's errno in `stat_errno`), by the
+/// rules of plan_shm; `uninspectable` from uninspectable_for.
+ShmPlanItem judge_shm(std::string_view name, const os::FileStat& st, int stat_errno,
+                      const os::Snapshot& snap, const ShmPolicy& policy,
+                      const std::vector<const os::ProcessInfo*>& uninspectable);
+
 /// The verdict for every entry, in listing order. Rules, first match wins: not a regular
 /// file: skipped; other owner: kept; held by fd or mapping: kept (names the pid); changed
-/// within min_age: kept; an uninspectable process could open it: kept (names the pid);
-/// otherwise unlink.
+/// since ShmPolicy::listed_at: kept (too new); changed within min_age: kept; an
+/// uninspectable process could open it: kept (names the pid); otherwise unlink.
 std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
                                   const os::Snapshot& snap, const ShmPolicy& policy);
 

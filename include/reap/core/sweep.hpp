@@ -95,7 +95,8 @@ class Sweep {
   /// True when its plan fails closed on processes reap could not inspect: the report then
   /// lists them (Report::uninspectable), marking the ones that block something (blockers).
   virtual bool judges_uninspectable() const { return false; }
-  /// Adds the uninspectable processes that could hold one of its objects (as planned).
+  /// Adds the uninspectable processes that could hold one of its objects (asked after
+  /// report: a sweep may judge its objects only when it acts or reports).
   virtual void blockers(std::set<pid_t>&) const {}
   /// Keeps every object the plan would remove, naming `holder` and saying `reason` (`reap
   /// run` while a process of the run is still there).
