@@ -58,12 +58,16 @@ std::size_t judge_late_above(bool dry_run) {
   return dry_run ? kWatchByDeviceAbove : 2048;
 }
 
+long long nanoseconds(const struct timespec& t) {
+  return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
+}
+
 /// Realtime minus monotonic (both coarse), in nanoseconds: a step of the wall clock moves it.
 long long wall_minus_monotonic() {
   struct timespec r, m;
   ::clock_gettime(CLOCK_REALTIME_COARSE, &r);
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &m);
-  return (static_cast<long long>(r.tv_sec) - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+  return nanoseconds(r) - nanoseconds(m);
 }
 
 /// A candidate: a regular file of the owner (the only entries the holder index must watch).
@@ -129,7 +133,13 @@ class ShmSweep : public core::Sweep {
       snap_ = &snap;
       return;
     }
-    plan_ = core::plan_shm(entries_, snap, policy);
+    // core::plan_shm, on the sweep's threads (each verdict is independent of the others).
+    const auto uninspectable = core::uninspectable_for(snap, policy);
+    plan_.assign(entries_.size(), {});
+    util::parallel_for(entries_.size(), scan_threads(o_, true), [&](std::size_t i) {
+      const os::DirEntry& e = entries_[i];
+      plan_[i] = core::judge_shm(e.name, e.st, e.stat_errno, snap, policy, uninspectable);
+    });
     // Who blocks what is worked out while the listing is still here (it is let go before
     // the report is made: a sweep of 100,000 entries should not hold the listing, the plan
     // and the report all at once).
@@ -228,15 +238,6 @@ class ShmSweep : public core::Sweep {
     std::vector<core::ShmReportItem> items;
     std::vector<char> keep;
     for (std::size_t start = 0; start < n; start += os::NameList::kBlock) {
-      // A step back of the wall clock since the listing would let a file made after it
-      // carry an older ctime: the time a ctime must be before moves back by the step.
-      if (const long long back = listed_offset_ - wall_minus_monotonic(); back > 0) {
-        const long long at =
-            static_cast<long long>(listed_at_.tv_sec) * 1000000000LL + listed_at_.tv_nsec - back;
-        policy.listed_at = listed_at_;
-        policy.listed_at->tv_sec = static_cast<time_t>(at / 1000000000LL);
-        policy.listed_at->tv_nsec = static_cast<long>(at % 1000000000LL);
-      }
       const std::size_t m = std::min(os::NameList::kBlock, n - start);
       items.assign(m, {});
       keep.assign(m, 0);
@@ -247,6 +248,15 @@ class ShmSweep : public core::Sweep {
         if (err == ENOENT) return;
         if (!err && scope_ && scope_->preexisting.count(os::identity(st))) return;
         core::ShmPlanItem plan = core::judge_shm(names_[i], st, err, snap, policy, uninspectable);
+        // A step back of the wall clock since the listing (seen after this lstat) would let a
+        // file made after the listing carry an older ctime: the time its ctime must be
+        // before moves back by the step. (Two vDSO clock reads: cheap beside the lstat.)
+        if (const long long back = listed_offset_ - wall_minus_monotonic();
+            back > 0 && plan.verdict == core::ShmVerdict::Unlink &&
+            core::changed_since_listing(st, listed_at_, back)) {
+          plan.verdict = core::ShmVerdict::Kept;
+          plan.reason = core::kChangedSinceListing;
+        }
         if (plan.verdict == core::ShmVerdict::Unlink && st.st_dev != dev) {
           // Mounted over an entry: its holders were not watched (the index watches `dev`).
           plan.verdict = core::ShmVerdict::Kept;

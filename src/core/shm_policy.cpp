@@ -60,6 +60,14 @@ ShmPolicy shm_policy_for(const SweepContext& context) {
   return policy;
 }
 
+bool changed_since_listing(const os::FileStat& st, const struct timespec& listed_at,
+                           long long stepped_back_ns) {
+  auto ns = [](const struct timespec& t) {
+    return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
+  };
+  return ns(st.st_ctim) >= ns(listed_at) - stepped_back_ns;
+}
+
 std::vector<const os::ProcessInfo*> uninspectable_for(const os::Snapshot& snap,
                                                       const ShmPolicy& policy) {
   std::vector<const os::ProcessInfo*> uninspectable;
@@ -110,12 +118,8 @@ ShmPlanItem judge_shm(std::string_view name, const os::FileStat& st, int stat_er
         fmt::format("{} by pid {} ({})", held->kind == os::HoldKind::Mmap ? "mapped" : "open",
                     held->pid, p ? p->comm : "?");
     if (more) item.reason += fmt::format(" and {} more", more);
-  } else if (policy.listed_at && (st.st_ctim.tv_sec > policy.listed_at->tv_sec ||
-                                  (st.st_ctim.tv_sec == policy.listed_at->tv_sec &&
-                                   st.st_ctim.tv_nsec >= policy.listed_at->tv_nsec))) {
-    item.reason =
-        "changed after the listing began (too new to judge: a process may have "
-        "opened it after the scan read that process)";
+  } else if (policy.listed_at && changed_since_listing(st, *policy.listed_at)) {
+    item.reason = kChangedSinceListing;
   } else if (double age = policy.now - changed_at(st); policy.min_age && age < *policy.min_age) {
     item.reason = fmt::format("changed {:.1f} s ago, younger than --min-age {:.1f} s",
                               std::max(age, 0.0), *policy.min_age);

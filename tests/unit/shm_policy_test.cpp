@@ -96,6 +96,16 @@ TEST(ShmPolicy, ChangedSinceTheListingBeganIsKeptAsTooNewUnlessHeld) {
   EXPECT_EQ(plan({e("after", 3, 1001, 0)}, s, p)[0].verdict, ShmVerdict::Unlink);
 }
 
+TEST(ShmPolicy, AWallClockStepBackMovesTheListingTimeBackByTheStep) {
+  auto f = file("a", 1, kMe);
+  f.st.st_ctim = timespec{999, 900000000};  // 0.1 s before the listing
+  const timespec listed{1000, 0};
+  EXPECT_FALSE(changed_since_listing(f.st, listed));
+  EXPECT_FALSE(changed_since_listing(f.st, listed, 50000000));  // stepped back 0.05 s
+  EXPECT_TRUE(changed_since_listing(f.st, listed, 100000000));  // 0.1 s: could be after it
+  EXPECT_TRUE(changed_since_listing(f.st, listed, 3600LL * 1000000000LL));
+}
+
 TEST(ShmPolicy, UninspectableSameUidProcessBlocksPrivateSegment) {
   auto s = snapshot({testing::uninspectable(proc(77, 1, kMe, "setuid-thing"))});
   auto items = plan({file("a", 1, kMe)}, s);

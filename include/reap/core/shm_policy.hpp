@@ -37,6 +37,11 @@ ShmPolicy shm_policy_for(const SweepContext& context);
 
 enum class ShmVerdict { Unlink, Kept, Skipped };
 
+/// The reason of an entry kept by ShmPolicy::listed_at.
+inline constexpr const char* kChangedSinceListing =
+    "changed after the listing began (too new to judge: a process may have opened it after "
+    "the scan read that process)";
+
 struct ShmPlanItem {
   std::string name;
   ShmVerdict verdict = ShmVerdict::Kept;
@@ -53,6 +58,12 @@ struct ShmPlanItem {
 /// unless the owner of its /proc directory is known (hidepid), which rules out only the
 /// private (owner-only) segments of other owners.
 bool could_open(const os::ProcessInfo& p, const os::FileStat& st);
+
+/// Whether `st` changed at or after `listed_at` (ShmPolicy::listed_at), that time moved back
+/// by `stepped_back_ns` when the wall clock stepped back since the listing (ctimes made after
+/// the step are older than the time taken before it).
+bool changed_since_listing(const os::FileStat& st, const struct timespec& listed_at,
+                           long long stepped_back_ns = 0);
 
 /// The uninspectable processes a plan fails closed on (none with ignore_uninspectable; the
 /// discounted ones left out).
