@@ -75,6 +75,27 @@ bool candidate(const os::DirEntry& e, uid_t uid) {
   return !e.stat_errno && S_ISREG(e.st.st_mode) && e.st.st_uid == uid;
 }
 
+/// Makes `n` report items on `threads` threads, a block at a time, and appends them to `out`
+/// in index order: make(i, item) fills item i and returns false to leave it out. Only one
+/// block's items are held besides `out` (a sweep may report 1,000,000). `done(end)` is
+/// called after each block with the index after it.
+template <class Make, class Done>
+void items_in_blocks(std::size_t n, unsigned threads, core::ShmItems& out, Make&& make,
+                     Done&& done) {
+  constexpr std::size_t kBlock = os::NameList::kBlock;
+  std::vector<core::ShmReportItem> items;
+  std::vector<char> keep;
+  for (std::size_t start = 0; start < n; start += kBlock) {
+    const std::size_t m = std::min(kBlock, n - start);
+    items.assign(m, {});
+    keep.assign(m, 0);
+    util::parallel_for(m, threads, [&](std::size_t k) { keep[k] = make(start + k, items[k]); });
+    for (std::size_t k = 0; k < m; ++k)
+      if (keep[k]) out.push_back(std::move(items[k]));
+    done(start + m);
+  }
+}
+
 class ShmSweep : public core::Sweep {
  public:
   ShmSweep(const Options& o, const RunScope* scope) : o_(o), scope_(scope) {}
@@ -204,11 +225,15 @@ class ShmSweep : public core::Sweep {
     release_listing();
     static const std::optional<os::UnlinkOutcome> kNotActed;
     out.shm.reserve(out.shm.size() + plan_.size());
-    for (std::size_t i = 0; i < plan_.size(); ++i) {
-      out.shm.push_back(core::describe_shm(std::move(plan_[i]), dry_run,
-                                           i < outcomes_.size() ? outcomes_[i] : kNotActed));
-      out.shm.back().likely = core::attribute(out.shm.back().name, pid_alive);
-    }
+    items_in_blocks(
+        plan_.size(), scan_threads(o_, true), out.shm,
+        [&](std::size_t i, core::ShmReportItem& item) {
+          item = core::describe_shm(std::move(plan_[i]), dry_run,
+                                    i < outcomes_.size() ? outcomes_[i] : kNotActed);
+          item.likely = core::attribute(item.name, pid_alive);
+          return true;
+        },
+        [](std::size_t) {});
     std::vector<core::ShmPlanItem>().swap(plan_);
     std::vector<std::optional<os::UnlinkOutcome>>().swap(outcomes_);
     append_unlinked(snap, dir()->dev(), "shm", out);
@@ -234,55 +259,48 @@ class ShmSweep : public core::Sweep {
     const dev_t dev = dir()->dev();
     const std::size_t n = names_.size();
     judged_items_.reserve(n);  // (growing by doubling would hold two copies at its peak)
-    std::vector<core::ShmReportItem> items;
-    std::vector<char> keep;
-    for (std::size_t start = 0; start < n; start += os::NameList::kBlock) {
-      const std::size_t m = std::min(os::NameList::kBlock, n - start);
-      items.assign(m, {});
-      keep.assign(m, 0);
-      util::parallel_for(m, scan_threads(o_, true), [&](std::size_t k) {
-        const std::size_t i = start + k;
-        os::FileStat st;
-        const int err = dir()->stat_at(names_.c_str(i), st);
-        if (err == ENOENT) return;
-        if (!err && scope_ && scope_->preexisting.count(os::identity(st))) return;
-        core::ShmPlanItem plan = core::judge_shm(names_[i], st, err, snap, policy, uninspectable);
-        // A step back of the wall clock since the listing (seen after this lstat) would let a
-        // file made after the listing carry an older ctime: the time its ctime must be
-        // before moves back by the step. (Two vDSO clock reads: cheap beside the lstat.)
-        if (const long long back = listed_offset_ - wall_minus_monotonic();
-            back > 0 && plan.verdict == core::ShmVerdict::Unlink &&
-            core::changed_since_listing(st, listed_at_, back)) {
-          plan.verdict = core::ShmVerdict::Kept;
-          plan.reason = core::kChangedSinceListing;
-        }
-        if (plan.verdict == core::ShmVerdict::Unlink && st.st_dev != dev) {
-          // Mounted over an entry: its holders were not watched (the index watches `dev`).
-          plan.verdict = core::ShmVerdict::Kept;
-          plan.reason = "on another file system than the sweep directory (mounted over it?)";
-        }
-        if (plan.verdict == core::ShmVerdict::Unlink && held_back_) {
-          plan.verdict = core::ShmVerdict::Kept;
-          plan.holder = held_back_->first;
-          plan.reason = held_back_->second;
-        }
-        if (!err && S_ISREG(st.st_mode) && st.st_uid == policy.uid)
-          for (std::size_t b = 0; b < could_block.size(); ++b)
-            if (!blocks[b].load(std::memory_order_relaxed) && core::could_open(*could_block[b], st))
-              blocks[b].store(true, std::memory_order_relaxed);
-        std::optional<os::UnlinkOutcome> outcome;
-        if (unlink && plan.verdict == core::ShmVerdict::Unlink) {
-          outcome = dir()->unlink_judged(names_.c_str(i));
-          tried.store(true, std::memory_order_relaxed);
-        }
-        items[k] = core::describe_shm(std::move(plan), !unlink, outcome);
-        items[k].likely = core::attribute(items[k].name, pid_alive);
-        keep[k] = 1;
-      });
-      for (std::size_t k = 0; k < m; ++k)
-        if (keep[k]) judged_items_.push_back(std::move(items[k]));
-      names_.release_before(start + m);
-    }
+    items_in_blocks(
+        n, scan_threads(o_, true), judged_items_,
+        [&](std::size_t i, core::ShmReportItem& item) {
+          os::FileStat st;
+          const int err = dir()->stat_at(names_.c_str(i), st);
+          if (err == ENOENT) return false;
+          if (!err && scope_ && scope_->preexisting.count(os::identity(st))) return false;
+          core::ShmPlanItem plan = core::judge_shm(names_[i], st, err, snap, policy, uninspectable);
+          // A step back of the wall clock since the listing (seen after this lstat) would let
+          // a file made after the listing carry an older ctime: the time its ctime must be
+          // before moves back by the step. (Two vDSO clock reads: cheap beside the lstat.)
+          if (const long long back = listed_offset_ - wall_minus_monotonic();
+              back > 0 && plan.verdict == core::ShmVerdict::Unlink &&
+              core::changed_since_listing(st, listed_at_, back)) {
+            plan.verdict = core::ShmVerdict::Kept;
+            plan.reason = core::kChangedSinceListing;
+          }
+          if (plan.verdict == core::ShmVerdict::Unlink && st.st_dev != dev) {
+            // Mounted over an entry: its holders were not watched (the index watches `dev`).
+            plan.verdict = core::ShmVerdict::Kept;
+            plan.reason = "on another file system than the sweep directory (mounted over it?)";
+          }
+          if (plan.verdict == core::ShmVerdict::Unlink && held_back_) {
+            plan.verdict = core::ShmVerdict::Kept;
+            plan.holder = held_back_->first;
+            plan.reason = held_back_->second;
+          }
+          if (!err && S_ISREG(st.st_mode) && st.st_uid == policy.uid)
+            for (std::size_t b = 0; b < could_block.size(); ++b)
+              if (!blocks[b].load(std::memory_order_relaxed) &&
+                  core::could_open(*could_block[b], st))
+                blocks[b].store(true, std::memory_order_relaxed);
+          std::optional<os::UnlinkOutcome> outcome;
+          if (unlink && plan.verdict == core::ShmVerdict::Unlink) {
+            outcome = dir()->unlink_judged(names_.c_str(i));
+            tried.store(true, std::memory_order_relaxed);
+          }
+          item = core::describe_shm(std::move(plan), !unlink, outcome);
+          item.likely = core::attribute(item.name, pid_alive);
+          return true;
+        },
+        [&](std::size_t end) { names_.release_before(end); });
     names_ = os::NameList();
     for (std::size_t b = 0; b < could_block.size(); ++b)
       if (blocks[b]) blockers_.insert(could_block[b]->pid);

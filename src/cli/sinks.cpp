@@ -8,7 +8,9 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
-#include <sstream>
+#include <streambuf>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -36,6 +38,42 @@ bool write_all(int fd, std::string_view data) {
   }
   return true;
 }
+
+/// An ostream buffer that writes to a file descriptor a megabyte at a time, so that a long
+/// document (the --json report of a sweep of 1,000,000 segments: over 100 MB) is never held
+/// in memory whole. A document under a megabyte goes out in one write(), as before. The
+/// first failed write is kept in err(); what follows it is dropped.
+class FdWriteBuf : public std::streambuf {
+ public:
+  explicit FdWriteBuf(int fd) : fd_(fd), buf_(std::size_t{1} << 20) {
+    setp(buf_.data(), buf_.data() + buf_.size());
+  }
+  int err() const { return err_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return drain() ? 0 : -1; }
+
+ private:
+  bool drain() {
+    std::string_view data(pbase(), static_cast<std::size_t>(pptr() - pbase()));
+    setp(buf_.data(), buf_.data() + buf_.size());
+    if (err_) return false;
+    if (!write_all(fd_, data)) err_ = errno ? errno : EIO;
+    return err_ == 0;
+  }
+
+  int fd_;
+  std::vector<char> buf_;
+  int err_ = 0;
+};
 
 std::string dir_of(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -159,11 +197,13 @@ void Sinks::print_report(const core::Report& report, std::ostream& out, int fd) 
 
 void Sinks::record(const core::Report& report) {
   if (log_.valid()) {
-    std::ostringstream line;
+    FdWriteBuf buf(log_.get());  // streamed: a big sweep's line is not built in memory
+    std::ostream line(&buf);
     print_json(report, line);  // one line: the --json document, compact
-    if (!write_all(log_.get(), line.str()))
+    line.flush();
+    if (buf.err())
       std::cerr << fmt::format("reap: warning: --log-json '{}': {}\n", o_.log_json,
-                               std::strerror(errno));
+                               std::strerror(buf.err()));
   }
   if (metrics_tmp_.valid()) {
     MetricsRun run;

@@ -359,31 +359,55 @@ int print_shm(const FrontArgs& a, const core::Report& r) {
   using W = core::ShmVerdictWord;
   std::string prefix = r.shm_dir;
   if (prefix.empty() || prefix.back() != '/') prefix += '/';
-  std::vector<std::string> leaked, unlinked;
-  std::vector<std::pair<std::string, std::string>> errors;
-  for (const auto& s : r.shm) {
-    // The reference counts a segment that vanished before its unlink as unlinked.
-    if (s.verdict == W::WouldUnlink || s.verdict == W::Unlinked || s.verdict == W::Gone ||
-        s.verdict == W::Error)
-      leaked.push_back(prefix + s.name);
-    if (s.verdict == W::Unlinked || s.verdict == W::Gone) unlinked.push_back(prefix + s.name);
-    if (s.verdict == W::Error) errors.emplace_back(prefix + s.name, s.reason);
+  auto is_leaked = [](W v) {  // the reference counts a segment gone before its unlink
+    return v == W::WouldUnlink || v == W::Unlinked || v == W::Gone || v == W::Error;
+  };
+  auto is_unlinked = [](W v) { return v == W::Unlinked || v == W::Gone; };
+  std::size_t leaked = 0, unlinked = 0, errors = 0;
+  for (std::size_t i = 0; i < r.shm.size(); ++i) {
+    leaked += is_leaked(r.shm.verdict(i));
+    unlinked += is_unlinked(r.shm.verdict(i));
+    errors += r.shm.verdict(i) == W::Error;
   }
-  if (leaked.empty()) {
+  // py_list of the paths whose verdict passes `keep`, written to std::cout as it is made:
+  // a sweep may list 1,000,000 of them.
+  auto print_list = [&](auto keep) {
+    std::string chunk = "[";
+    bool first = true;
+    for (std::size_t i = 0; i < r.shm.size(); ++i) {
+      if (!keep(r.shm.verdict(i))) continue;
+      if (!first) chunk += ", ";
+      first = false;
+      chunk += py_repr(prefix + r.shm[i].name);
+      if (chunk.size() > 65536) {
+        std::cout << chunk;
+        chunk.clear();
+      }
+    }
+    std::cout << chunk << "]";
+  };
+  if (leaked == 0) {
     std::cout << kPrefix << "no orphaned " << r.shm_dir << " segments to sweep\n";
     return 0;
   }
   if (a.dry_run) {
-    std::cout << kPrefix << "dry-run — " << leaked.size() << " orphaned shm segment(s):\n  "
-              << py_list(leaked, py_repr) << "\n";
+    std::cout << kPrefix << "dry-run — " << leaked << " orphaned shm segment(s):\n  ";
+    print_list(is_leaked);
+    std::cout << "\n";
     return 0;
   }
-  if (!unlinked.empty())
-    std::cout << kPrefix << "unlinked " << unlinked.size()
-              << " orphaned shm segment(s): " << py_list(unlinked, py_repr) << "\n";
-  for (const auto& [path, reason] : errors)
-    std::cout << kPrefix << "could not unlink " << path << ": " << py_oserror(reason) << "\n";
-  return errors.empty() ? 0 : 1;
+  if (unlinked) {
+    std::cout << kPrefix << "unlinked " << unlinked << " orphaned shm segment(s): ";
+    print_list(is_unlinked);
+    std::cout << "\n";
+  }
+  for (std::size_t i = 0; i < r.shm.size(); ++i)
+    if (r.shm.verdict(i) == W::Error) {
+      auto s = r.shm[i];
+      std::cout << kPrefix << "could not unlink " << prefix + s.name << ": " << py_oserror(s.reason)
+                << "\n";
+    }
+  return errors ? 1 : 0;
 }
 
 int print_uds(const FrontArgs& a, const core::Report& r) {

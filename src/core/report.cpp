@@ -79,8 +79,7 @@ int Report::exit_code() const {
     if (p.verdict == ProcessVerdictWord::Killed || p.verdict == ProcessVerdictWord::Survived ||
         p.verdict == ProcessVerdictWord::Error)
       return 1;
-  for (const auto& s : shm)
-    if (s.verdict == ShmVerdictWord::Error) return 1;
+  if (shm.count(ShmVerdictWord::Error)) return 1;  // verdicts only: no item is built
   return 0;
 }
 
@@ -90,8 +89,7 @@ std::size_t Report::count(ProcessVerdictWord v) const {
 }
 
 std::size_t Report::count(ShmVerdictWord v) const {
-  return static_cast<std::size_t>(
-      std::count_if(shm.begin(), shm.end(), [&](const auto& s) { return s.verdict == v; }));
+  return shm.count(v);  // verdicts only: no item is built
 }
 
 namespace {

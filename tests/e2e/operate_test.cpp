@@ -91,6 +91,25 @@ TEST_F(Operate, LogJsonAppendsOneLinePerRunWithTheJsonSchema) {
     EXPECT_TRUE(first.contains(key)) << key;
 }
 
+// The log line is written as it is made, in 1 MiB writes: a line of several is still the
+// whole --json document, on one line, after the lines before it.
+TEST_F(Operate, LogJsonLineOverAMegabyteIsTheWholeJsonDocument) {
+  std::string log = scratch_ + "/sweep.jsonl";
+  const int n = 6000;  // about 320 bytes an item in JSON: some 1.9 MB
+  for (int i = 0; i < n; ++i)
+    make("a-long-name-for-a-long-log-line-" + std::string(120, 'x') + "-" + std::to_string(i));
+  RunResult r1 = sweep({"-n", "--log-json", log, "--json"});
+  ASSERT_EQ(r1.exit_code, 0) << r1.err;
+  ASSERT_GT(r1.out.size(), std::size_t{1} << 20);
+  RunResult r2 = sweep({"-n", "--log-json", log, "--json"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  auto lines = split_lines(read(log));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines[0] + "\n" == r1.out) << "the first log line is not the --json document";
+  EXPECT_TRUE(lines[1] + "\n" == r2.out) << "the second log line is not the --json document";
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["summary"]["would_unlink"], n);
+}
+
 TEST_F(Operate, LogJsonToAMissingDirectoryIsRefusedBeforeActing) {
   make("a");
   RunResult r = sweep({"--log-json", scratch_ + "/no/such/dir/log"});

@@ -226,6 +226,53 @@ TEST_F(TractorFront, ShmSweepLinesAndPythonReprOfPaths) {
   EXPECT_TRUE(running(h));
 }
 
+// The path lists are written as they are made (a sweep may list 1,000,000 paths): one that
+// spans many of its 64 KiB pieces is still one list of every path, once each.
+TEST_F(TractorFront, LongShmListsAreWholeAndInOrder) {
+  std::string dir = shm_dir();
+  ::chown(dir.c_str(), test_uid(), test_uid());
+  const int n = 3000;  // about 60 bytes a path: some 180 KB of list
+  std::set<std::string> want;
+  for (int i = 0; i < n; ++i) {
+    std::string name = "long-list-" + std::to_string(i);
+    make_file(dir, name, test_uid(), test_uid());
+    want.insert("'" + dir + "/" + name + "'");
+  }
+  auto check_list = [&](std::string list) {
+    ASSERT_GE(list.size(), 2u);
+    ASSERT_EQ(list.front(), '[');
+    ASSERT_EQ(list.back(), ']');
+    list = list.substr(1, list.size() - 2);
+    std::set<std::string> got;
+    std::size_t count = 0;
+    for (std::size_t at = 0; at <= list.size(); ++count) {
+      std::size_t comma = list.find(", ", at);
+      if (comma == std::string::npos) comma = list.size();
+      got.insert(list.substr(at, comma - at));
+      at = comma + 2;
+    }
+    EXPECT_EQ(count, want.size());
+    EXPECT_EQ(got, want);
+  };
+  RunResult dry = tractor_shm(dir, {"--shm-only", "-n"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  auto lines = split_lines(dry.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0],
+            "[tractor-reap] dry-run — " + std::to_string(n) + " orphaned shm segment(s):");
+  ASSERT_EQ(lines[1].rfind("  ", 0), 0u);
+  check_list(lines[1].substr(2));
+  RunResult r = tractor_shm(dir, {"--shm-only"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u);
+  const std::string head =
+      "[tractor-reap] unlinked " + std::to_string(n) + " orphaned shm segment(s): ";
+  ASSERT_EQ(lines[0].rfind(head, 0), 0u) << lines[0].substr(0, 200);
+  check_list(lines[0].substr(head.size()));
+  EXPECT_FALSE(exists_nofollow(dir + "/long-list-0"));
+}
+
 TEST_F(TractorFront, FailedUnlinkIsExitOneWithThePythonError) {
   std::string dir = shm_dir();
   ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);  // root-owned: test_uid() cannot unlink in it...

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/process_policy.hpp"
+#include "core/shm_items.hpp"
 #include "core/shm_policy.hpp"
 #include "core/sweep.hpp"
 #include "os/shm_dir.hpp"
@@ -17,7 +18,6 @@
 namespace reap::core {
 
 enum class ProcessVerdictWord { Reaped, Killed, Survived, Gone, WouldReap, WouldKill, Kept, Error };
-enum class ShmVerdictWord { Unlinked, WouldUnlink, Gone, Kept, Skipped, Error };
 
 struct ProcessReportItem {
   pid_t pid = 0;
@@ -27,16 +27,6 @@ struct ProcessReportItem {
   std::string reason;
   std::vector<std::string> signals;
   std::optional<double> seconds;
-};
-
-struct ShmReportItem {
-  std::string name;  ///< raw bytes
-  ShmVerdictWord verdict = ShmVerdictWord::Kept;
-  std::string reason;
-  std::optional<pid_t> holder;
-  uid_t uid = 0;
-  off_t size = 0;
-  std::optional<Attribution> likely;  ///< from the name (core/attribution): a hint only
 };
 
 struct UninspectableItem {
@@ -55,7 +45,7 @@ struct Report {
   std::vector<ProcessReportItem> processes;
   bool shm_phase = false;
   std::string shm_dir;
-  std::vector<ShmReportItem> shm;
+  ShmItems shm;  ///< compact: a sweep may report 1,000,000 (core/shm_items)
   std::vector<UninspectableItem> uninspectable;
   /// Something was done: a signal sent or an unlink attempted. An error after that is
   /// reported with this report and exit 1, never as "exit 2, nothing acted on".
