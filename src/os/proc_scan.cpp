@@ -709,7 +709,11 @@ void settle_exiting(Snapshot& snap, const ScanOptions& options, const std::set<p
   Worker w;
   w.options = &options;
   w.self = self_creds();
-  w.watch_devs = DevSet::of(watched_devices(options));
+  // As scan_proc: the unlinked_devs too, so a re-read process's unlinked-but-held files there
+  // are reported as they would have been by the scan.
+  std::unordered_set<dev_t> devs = watched_devices(options);
+  devs.insert(options.unlinked_devs.begin(), options.unlinked_devs.end());
+  w.watch_devs = DevSet::of(devs);
   wait_for_exiting(snap, options, w, pids);
   for (auto& [id, list] : snap.holders)
     std::sort(list.begin(), list.end(), [](const Holding& a, const Holding& b) {
