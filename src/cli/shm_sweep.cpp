@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 
@@ -37,26 +38,25 @@ void open_sweep_dir(const Options& o, os::ShmDir& dir) {
         util::escape_for_terminal(o.shm_dir), fs));
 }
 
-/// Above this many candidates the holder index watches the sweep directory's device rather
-/// than a set of identities (memory; below it the set is cheaper for the unlinked report,
-/// which then needs no second statx per held fd there).
-constexpr std::size_t kWatchByDeviceAbove = 65536;
-
-/// Above this many names the sweep judges each entry from one lstat made after the /proc
-/// scan: in a real sweep right before the entry's unlink (that lstat is the re-check), in a
-/// dry run when it reports. For a real sweep that is one system call a segment fewer than an
-/// lstat at listing time plus a re-check; for either, no per-entry state before the report.
-/// Its price: the scan cannot be skipped (whose the entries are is unknown until then), the
-/// holder index watches the whole device (one more statx per held fd there, for its link
-/// count: no identity is known to be listed), and an entry changed since the listing began
-/// is kept as too new (ShmPolicy::listed_at). A dry run saves no system call that way, so it
-/// judges late only where the index watches the device anyway (kWatchByDeviceAbove).
-/// REAP_TEST_JUDGE_LATE_ABOVE=N sets both thresholds (a test hook).
-std::size_t judge_late_above(bool dry_run) {
+/// Above this many names the sweep judges each entry from one lstat made after the listing
+/// began, with no identity known before the /proc scan: in a real sweep right before the
+/// entry's unlink (that lstat is the re-check: one system call a segment fewer than an lstat
+/// at listing time plus a re-check); in a dry run on a thread of its own while /proc is
+/// scanned (up to kPrestatUpTo names; above, after the scan), so the two overlap. Either
+/// way no per-entry state is held before the report. The price: the scan cannot be skipped
+/// (whose the entries are is unknown until then), the holder index watches the whole device
+/// (its maps read as text, where the " (deleted)" marks of the unlinked report come free),
+/// and an entry changed since the listing began is kept as too new (ShmPolicy::listed_at).
+/// REAP_TEST_JUDGE_LATE_ABOVE=N sets it (a test hook).
+std::size_t judge_late_above() {
   if (const char* v = std::getenv("REAP_TEST_JUDGE_LATE_ABOVE"))
     return std::strtoull(v, nullptr, 10);
-  return dry_run ? kWatchByDeviceAbove : 2048;
+  return 2048;
 }
+
+/// A dry run judged late lstats up to this many entries during the scan (their FileStats
+/// are held until the report: 72 B each); a larger one lstats each entry as it reports it.
+constexpr std::size_t kPrestatUpTo = 65536;
 
 long long nanoseconds(const struct timespec& t) {
   return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
@@ -107,13 +107,23 @@ class ShmSweep : public core::Sweep {
     relist();
   }
   void relist() override {
+    if (prestat_thread_.joinable()) prestat_thread_.join();  // it reads names_
+    prestat_.clear();
     // Before the listing: the clock tmpfs stamps ctime with, and where the wall clock
     // stood against the monotonic one (a step back would move ctimes before this time).
     ::clock_gettime(CLOCK_REALTIME_COARSE, &listed_at_);
     listed_offset_ = wall_minus_monotonic();
     names_ = dir()->list_names();
-    late_ = names_.size() > judge_late_above(o_.dry_run);
+    late_ = names_.size() > judge_late_above();
     std::vector<os::DirEntry>().swap(entries_);
+    if (late_ && o_.dry_run && names_.size() <= kPrestatUpTo) {
+      // lstat every entry on a thread of its own while /proc is scanned (plan() joins it).
+      prestat_.resize(names_.size());
+      prestat_thread_ = std::jthread([this] {
+        for (std::size_t i = 0; i < names_.size(); ++i)
+          prestat_[i].err = dir()->stat_at(names_.c_str(i), prestat_[i].st);
+      });
+    }
     if (late_) return;
     entries_ = dir()->lstat_all(std::exchange(names_, os::NameList()), scan_threads(o_, true));
     if (scope_)  // `reap run`: only what appeared during the run is its leak
@@ -132,23 +142,20 @@ class ShmSweep : public core::Sweep {
     if (late_) {  // no identity is known before the scan: every held file there is recorded
       scan.watch_all_on.insert(dev);
       scan.unlinked_devs.insert(dev);
+      // Any mapping there may be of an unlinked file: the maps text says which (" (deleted)")
+      // at no extra read; the binary query would need the text as well.
+      scan.maps_query = false;
       return;
     }
-    std::size_t n = 0;
-    for (const auto& e : entries_) n += candidate(e, o_.uid);
-    // A large listing is watched by device (every held file there is recorded) instead of a
-    // set of every candidate's identity: at 1,000,000 segments that set alone is ~45 MB.
-    // (A file mounted over an entry is on another device: watched by identity still.)
-    const bool by_device = n > kWatchByDeviceAbove;
-    if (by_device) scan.watch_all_on.insert(dev);
+    // A listing judged early is small (judge_late_above): a set of its candidates' identities.
     for (const auto& e : entries_)
-      if (candidate(e, o_.uid) && !(by_device && e.st.st_dev == dev))
-        scan.watch.insert(os::identity(e.st));
+      if (candidate(e, o_.uid)) scan.watch.insert(os::identity(e.st));
     scan.unlinked_devs.insert(dev);
   }
   void plan(const os::Snapshot& snap, const core::SweepContext& context) override {
     auto policy = core::shm_policy_for(context);
     if (late_) {  // judged entry by entry in act (or report, in a dry run)
+      if (prestat_thread_.joinable()) prestat_thread_.join();
       policy.listed_at = listed_at_;
       late_policy_ = std::move(policy);
       snap_ = &snap;
@@ -263,7 +270,13 @@ class ShmSweep : public core::Sweep {
         n, scan_threads(o_, true), judged_items_,
         [&](std::size_t i, core::ShmReportItem& item) {
           os::FileStat st;
-          const int err = dir()->stat_at(names_.c_str(i), st);
+          int err;
+          if (i < prestat_.size()) {  // lstat'ed during the scan
+            st = prestat_[i].st;
+            err = prestat_[i].err;
+          } else {
+            err = dir()->stat_at(names_.c_str(i), st);
+          }
           if (err == ENOENT) return false;
           if (!err && scope_ && scope_->preexisting.count(os::identity(st))) return false;
           core::ShmPlanItem plan = core::judge_shm(names_[i], st, err, snap, policy, uninspectable);
@@ -301,6 +314,7 @@ class ShmSweep : public core::Sweep {
           return true;
         },
         [&](std::size_t end) { names_.release_before(end); });
+    std::vector<Prestat>().swap(prestat_);
     names_ = os::NameList();
     for (std::size_t b = 0; b < could_block.size(); ++b)
       if (blocks[b]) blockers_.insert(could_block[b]->pid);
@@ -330,6 +344,12 @@ class ShmSweep : public core::Sweep {
   std::optional<std::pair<pid_t, std::string>> held_back_;
   bool judged_ = false;
   decltype(core::Report::shm) judged_items_;
+  struct Prestat {
+    os::FileStat st;
+    int err = 0;
+  };
+  std::vector<Prestat> prestat_;  ///< a dry run's lstats made during the scan
+  std::jthread prestat_thread_;   ///< last: joined before what it reads is destroyed
 };
 
 }  // namespace

@@ -41,15 +41,24 @@ bool gone(int err) {
 constexpr unsigned kPfExiting = 0x00000004;  // PF_EXITING: do_exit() has begun
 
 /// The identity of what `name` (relative to `dirfd`, magic links followed) refers to,
-/// without syncing: AT_STATX_DONT_SYNC and only STATX_INO asked for, so a file on a dead NFS
-/// or FUSE server is answered from cached attributes instead of blocking reap (and NFS does
-/// not flush another process's dirty pages for it). The device is always filled by statx.
-/// Returns 0 or an errno.
-int identity_at(int dirfd, const char* name, DevIno& out) {
+/// without syncing: AT_STATX_DONT_SYNC, and no timestamp asked for, so a file on a dead NFS or
+/// FUSE server is answered from cached attributes instead of blocking reap (NFS flushes
+/// another process's dirty pages only for c/mtime). The device is always filled by statx.
+/// Returns 0 or an errno. `nlink`/`size` are set when the file system filled them (for the
+/// unlinked-but-held report: no second statx).
+int identity_at(int dirfd, const char* name, DevIno& out, std::optional<std::uint64_t>* nlink,
+                off_t* size) {
   struct statx stx;
-  if (::statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_INO, &stx) != 0) return errno;
+  if (::statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE, &stx) != 0)
+    return errno;
   out = DevIno{makedev(stx.stx_dev_major, stx.stx_dev_minor), static_cast<ino_t>(stx.stx_ino)};
+  if (nlink && (stx.stx_mask & STATX_NLINK)) *nlink = stx.stx_nlink;
+  if (size && (stx.stx_mask & STATX_SIZE)) *size = static_cast<off_t>(stx.stx_size);
   return 0;
+}
+
+int identity_at(int dirfd, const char* name, DevIno& out) {
+  return identity_at(dirfd, name, out, nullptr, nullptr);
 }
 
 /// "NAME/LEAF" into `out` (truncated to its `N` bytes with a NUL, as snprintf would): the
@@ -205,20 +214,26 @@ struct Worker {
     int err = for_each_dirent(fddir, [&](const char* name, unsigned char) {
       if (failure) return;
       DevIno id;
-      if (int e = identity_at(fddir, name, id)) {
+      std::optional<std::uint64_t> nlink;
+      off_t size = 0;
+      if (int e = identity_at(fddir, name, id, &nlink, &size)) {
         if (e == ENOENT) return;  // closed meanwhile
         failure = e;
         return;
       }
       if (!watch_devs.count(id.dev)) return;
       if (maybe_unlinked(id)) {
-        // An unlisted file on a swept file system: unlinked while open? (rare: stat then;
-        // the common stat asks for the inode alone)
-        struct statx stx;
-        if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE, &stx) ==
-                0 &&
-            stx.stx_nlink == 0)
-          note_unlinked({pid, id, HoldKind::Fd, static_cast<off_t>(stx.stx_size)});
+        // An unlisted file on a swept file system: unlinked while open? (The link count came
+        // with the identity; a file system that did not fill it is asked once more.)
+        if (!nlink) {
+          struct statx stx;
+          if (::statx(fddir, name, AT_STATX_DONT_SYNC, STATX_INO | STATX_NLINK | STATX_SIZE,
+                      &stx) == 0) {
+            nlink = stx.stx_nlink;
+            size = static_cast<off_t>(stx.stx_size);
+          }
+        }
+        if (nlink && *nlink == 0) note_unlinked({pid, id, HoldKind::Fd, size});
       }
       record(id, pid, HoldKind::Fd);
     });

@@ -1,8 +1,9 @@
 // --uds / --uds-only / --uds-dir against real unix sockets bound in a private directory.
 // Sockets are bound by this test process (or a child it forks into a private network
-// namespace) and the files are owned by act_uid(): an unused uid (65534) as root, so PID 1
-// (uninspectable, root) cannot block them and nothing of the machine's is touched; the test
-// uid in the unprivileged pass, where reap runs as that uid.
+// namespace) and the files are owned by test_uid(), a uid of this test process alone in both
+// passes: not root (PID 1, uninspectable, cannot block them), not 65534 (another test's
+// process of 65534 in a network namespace of its own would keep them), and nothing of the
+// machine's is touched. In the unprivileged pass reap runs as that uid.
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -29,7 +30,7 @@ class UdsTest : public ReapTest {
   std::string dir() {
     if (dir_.empty()) {
       dir_ = tmp_dir();
-      EXPECT_EQ(::chown(dir_.c_str(), act_uid(), act_uid()), 0);
+      EXPECT_EQ(::chown(dir_.c_str(), test_uid(), test_uid()), 0);
       EXPECT_EQ(::chmod(dir_.c_str(), 0755), 0);
     }
     return dir_;
@@ -43,7 +44,7 @@ class UdsTest : public ReapTest {
   /// Binds a socket of `type` at dir/name (listening when asked), owned by `owner`; kept
   /// open (live) unless `close_it` (stale).
   void bind_at(const std::string& name, int type, bool listen, bool close_it,
-               uid_t owner = act_uid()) {
+               uid_t owner = test_uid()) {
     int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
     auto a = addr(dir() + "/" + name);
@@ -59,9 +60,9 @@ class UdsTest : public ReapTest {
     }
   }
   /// A child that enters a private network namespace as root, then (optionally) becomes
-  /// act_uid(), binds `name` in `dir` and waits. Returns its pid (tracked).
+  /// test_uid(), binds `name` in `dir` and waits. Returns its pid (tracked).
   pid_t bind_in_other_netns(const std::string& path, bool drop_to_owner, int& ready_rd) {
-    const uid_t owner = act_uid();
+    const uid_t owner = test_uid();
     int p[2];
     EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
     pid_t pid = ::fork();
@@ -96,10 +97,10 @@ class UdsTest : public ReapTest {
   std::vector<int> fds_;
 };
 
-// reap runs as reap_uid() (root, or the test uid) and acts for act_uid() (65534, or the
-// test uid); the sockets are bound by this (root) test process.
+// reap runs as reap_uid() (root, or the test uid) and acts for test_uid(); the sockets are
+// bound by this (root) test process.
 TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
-  const std::string owner = std::to_string(act_uid());
+  const std::string owner = std::to_string(test_uid());
   bind_at("stale-stream", SOCK_STREAM, true, true);
   bind_at("stale-dgram", SOCK_DGRAM, false, true);
   bind_at("actor@999999.sock", SOCK_STREAM, true, true);
@@ -108,9 +109,9 @@ TEST_F(UdsTest, RemovesOnlySocketFilesNothingIsBoundTo) {
   bind_at("bound-only", SOCK_STREAM, false, false);
   bind_at("dgram", SOCK_DGRAM, false, false);
   ASSERT_EQ(::link((dir() + "/bound-only").c_str(), (dir() + "/hardlink").c_str()), 0);
-  make_file(dir(), "x.sock", act_uid(), act_uid());
+  make_file(dir(), "x.sock", test_uid(), test_uid());
   ASSERT_EQ(::symlink((dir() + "/stale-stream").c_str(), (dir() + "/link.sock").c_str()), 0);
-  ASSERT_EQ(::lchown((dir() + "/link.sock").c_str(), act_uid(), act_uid()), 0);
+  ASSERT_EQ(::lchown((dir() + "/link.sock").c_str(), test_uid(), test_uid()), 0);
   bind_at("other-uid-stale", SOCK_STREAM, true, true, 4242);
 
   auto dry = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", owner, "-n"});
@@ -145,7 +146,7 @@ TEST_F(UdsTest, JsonAndUnprivileged) {
   bind_at("stale", SOCK_STREAM, true, true);
   bind_at("live", SOCK_DGRAM, false, false);
   RunOptions as_owner;
-  as_owner.as_uid = act_uid();
+  as_owner.as_uid = test_uid();
   auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--json"}, as_owner);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -179,7 +180,7 @@ TEST_F(UdsTest, SocketBoundInAnotherNetworkNamespaceEnteredByRoot) {
   int rd = -1;
   bind_in_other_netns(dir() + "/elsewhere", false, rd);
   bind_at("stale", SOCK_STREAM, true, true);
-  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", std::to_string(act_uid())});
+  auto r = run_reap({"--uds-only", "--uds-dir", dir(), "--uid", std::to_string(test_uid())});
   ::close(rd);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(has_line(r.out, "uds elsewhere: kept: bound: a socket is bound to this file"));
@@ -192,7 +193,7 @@ TEST_F(UdsTest, UnqueryableNamespaceKeepsWhatItsProcessCouldHaveBound) {
   pid_t child = bind_in_other_netns(dir() + "/elsewhere", true, rd);
   bind_at("stale", SOCK_STREAM, true, true);
   RunOptions as_owner;
-  as_owner.as_uid = act_uid();
+  as_owner.as_uid = test_uid();
   auto r = run_reap({"--uds-only", "--uds-dir", dir()}, as_owner);
   ::close(rd);
   EXPECT_EQ(r.exit_code, 0);

@@ -118,9 +118,10 @@ struct ScanOptions {
   /// Devices on which every held file is recorded, whatever its identity (the holder index
   /// then has only what processes really hold there, not a set of every listed file: a
   /// sweep of 1,000,000 files need not build one). Combines with `watch`. On a device that
-  /// is also in unlinked_devs no identity is known to be listed, so every fd there gets a
-  /// second statx for its link count, and a process that maps anything there has its maps
-  /// text read for " (deleted)" lines (one read per such process).
+  /// is also in unlinked_devs no identity is known to be listed, so every fd there is
+  /// checked for its link count (which the identity's statx brings along), and a process
+  /// that maps anything there has its maps text read for " (deleted)" lines (no extra read
+  /// with maps_query off: the shm sweep turns it off when it watches a device).
   std::unordered_set<dev_t> watch_all_on;
   /// Report files on these devices that are held but unlinked (Snapshot::unlinked).
   std::unordered_set<dev_t> unlinked_devs;
