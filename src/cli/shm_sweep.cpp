@@ -76,18 +76,20 @@ bool candidate(const os::DirEntry& e, uid_t uid) {
 }
 
 /// Makes `n` report items on `threads` threads, a block at a time, and appends them to `out`
-/// in index order: make(i, item) fills item i and returns false to leave it out. Only one
+/// in index order: make(i, item) assigns item i whole and returns false to leave it out. One
 /// block's items are held besides `out` (a sweep may report 1,000,000). `done(end)` is
 /// called after each block with the index after it.
 template <class Make, class Done>
 void items_in_blocks(std::size_t n, unsigned threads, core::ShmItems& out, Make&& make,
                      Done&& done) {
-  constexpr std::size_t kBlock = os::NameList::kBlock;
+  // Small enough to stay in cache; the items are made once and overwritten by `make` (every
+  // field: it assigns a whole item) block after block.
+  constexpr std::size_t kBlock = 4096;
   std::vector<core::ShmReportItem> items;
   std::vector<char> keep;
   for (std::size_t start = 0; start < n; start += kBlock) {
     const std::size_t m = std::min(kBlock, n - start);
-    items.assign(m, {});
+    if (items.size() < m) items.resize(m);
     keep.assign(m, 0);
     util::parallel_for(m, threads, [&](std::size_t k) { keep[k] = make(start + k, items[k]); });
     for (std::size_t k = 0; k < m; ++k)
