@@ -120,8 +120,8 @@ class ShmSweep : public core::Sweep {
     std::vector<os::DirEntry>().swap(entries_);
     if (late_ && o_.dry_run && names_.size() <= kPrestatUpTo) {
       // lstat every entry on a thread of its own while /proc is scanned (plan() joins it).
-      prestat_.resize(names_.size());
       prestat_thread_ = std::jthread([this] {
+        prestat_.resize(names_.size());  // (there too: zeroing it is not free)
         for (std::size_t i = 0; i < names_.size(); ++i)
           prestat_[i].err = dir()->stat_at(names_.c_str(i), prestat_[i].st);
       });
