@@ -6,8 +6,9 @@
 //
 //   --marker TEXT   re-exec with argv[0] "reap-victim[TEXT]" so a test can --match it
 //   --chdir DIR     working directory (orphan-mode cwd)
-//   --double-fork   fork and let the first process exit at once, so the rest runs orphaned
-//                   (adopted by the nearest subreaper or PID 1)
+//   --double-fork   fork, and let the first process exit as soon as the rest has reported
+//                   ready, so the rest runs orphaned (adopted by the nearest subreaper or
+//                   PID 1)
 //   --subreaper     PR_SET_CHILD_SUBREAPER, so orphaned descendants stay in this subtree
 //   --on-int MODE   exit: exit 130 on SIGINT (default); ignore: SIG_IGN;
 //                   linger: catch SIGINT and keep running; fork: fork a child (which exits on
@@ -46,6 +47,7 @@ namespace {
 enum class OnInt { kExit, kIgnore, kLinger, kFork, kDaemonize, kCount, kBecome };
 
 int g_ready_fd = 1;
+int g_double_fork_hold = -1;  // --double-fork: closed once this process reported ready
 volatile sig_atomic_t g_fork_on_int = 0;
 
 [[noreturn]] void die(const char* what) {
@@ -282,9 +284,22 @@ int main(int argc, char** argv) {
   }
 
   if (double_fork) {
+    // The first process exits once the rest has reported ready (the pipe's write end is
+    // closed right after "node"), so a test that waits for it finds every line written: a
+    // reap right after it cannot catch the orphan before it said who it is.
+    int hold[2];
+    if (::pipe2(hold, O_CLOEXEC) != 0) die("pipe2");
     pid_t p = ::fork();
     if (p < 0) die("fork");
-    if (p > 0) ::_exit(0);  // the rest is orphaned once this exits
+    if (p > 0) {
+      ::close(hold[1]);
+      char c;
+      while (::read(hold[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      ::_exit(0);  // the rest is orphaned once this exits
+    }
+    ::close(hold[0]);
+    g_double_fork_hold = hold[1];
   }
   if (!chdir_to.empty() && ::chdir(chdir_to.c_str()) != 0) die("chdir");
   if (drop) {
@@ -357,6 +372,7 @@ int main(int argc, char** argv) {
   }
 
   report("node", ::getpid());
+  if (g_double_fork_hold >= 0) ::close(g_double_fork_hold);
   if (stop) ::raise(SIGSTOP);
   if (mode == OnInt::kCount) {
     // Report how many SIGINTs arrived, half a second after the first one, then exit.
