@@ -45,7 +45,7 @@ std::vector<ShmReportItem> every_shape() {
   std::vector<ShmReportItem> v;
   v.push_back(item("psm_1", ShmVerdictWord::Unlinked, "unheld"));
   v.push_back(item("", ShmVerdictWord::WouldUnlink, "unheld"));  // an empty name
-  v.push_back(item(std::string("bad\xff\xfe utf8\n", 14), ShmVerdictWord::Gone,
+  v.push_back(item(std::string("bad\xff\xfe utf8\n"), ShmVerdictWord::Gone,
                    "already gone when it was to be unlinked"));
   auto held = item("torch_42_x_1", ShmVerdictWord::Kept, "mapped by pid 42 (python)");
   held.holder = 42;
