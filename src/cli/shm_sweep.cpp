@@ -19,6 +19,7 @@
 #include "core/report.hpp"
 #include "core/shm_policy.hpp"
 #include "os/shm_dir.hpp"
+#include "util/clock.hpp"
 #include "util/escape.hpp"
 #include "util/parallel.hpp"
 
@@ -58,16 +59,12 @@ std::size_t judge_late_above() {
 /// are held until the report: 72 B each); a larger one lstats each entry as it reports it.
 constexpr std::size_t kPrestatUpTo = 65536;
 
-long long nanoseconds(const struct timespec& t) {
-  return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
-}
-
 /// Realtime minus monotonic (both coarse), in nanoseconds: a step of the wall clock moves it.
 long long wall_minus_monotonic() {
   struct timespec r, m;
   ::clock_gettime(CLOCK_REALTIME_COARSE, &r);
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &m);
-  return nanoseconds(r) - nanoseconds(m);
+  return util::nanoseconds(r) - util::nanoseconds(m);
 }
 
 /// A candidate: a regular file of the owner (the only entries the holder index must watch).
@@ -159,6 +156,7 @@ class ShmSweep : public core::Sweep {
     if (late_) {  // judged entry by entry in act (or report, in a dry run)
       if (prestat_thread_.joinable()) prestat_thread_.join();
       policy.listed_at = listed_at_;
+      policy.watched_dev = dir()->dev();  // (watch(): the device, no identities)
       late_policy_ = std::move(policy);
       snap_ = &snap;
       return;
@@ -265,7 +263,6 @@ class ShmSweep : public core::Sweep {
       if (!policy.discounted.count(p->pid)) could_block.push_back(p);
     std::vector<std::atomic<bool>> blocks(could_block.size());
     std::atomic<bool> tried{false};
-    const dev_t dev = dir()->dev();
     const std::size_t n = names_.size();
     judged_items_.reserve(n);  // (growing by doubling would hold two copies at its peak)
     items_in_blocks(
@@ -284,18 +281,13 @@ class ShmSweep : public core::Sweep {
           core::ShmPlanItem plan = core::judge_shm(names_[i], st, err, snap, policy, uninspectable);
           // A step back of the wall clock since the listing (seen after this lstat) would let
           // a file made after the listing carry an older ctime: the time its ctime must be
-          // before moves back by the step. (Two vDSO clock reads: cheap beside the lstat.)
-          if (const long long back = listed_offset_ - wall_minus_monotonic();
-              back > 0 && plan.verdict == core::ShmVerdict::Unlink &&
-              core::changed_since_listing(st, listed_at_, back)) {
-            plan.verdict = core::ShmVerdict::Kept;
-            plan.reason = core::kChangedSinceListing;
-          }
-          if (plan.verdict == core::ShmVerdict::Unlink && st.st_dev != dev) {
-            // Mounted over an entry: its holders were not watched (the index watches `dev`).
-            plan.verdict = core::ShmVerdict::Kept;
-            plan.reason = "on another file system than the sweep directory (mounted over it?)";
-          }
+          // before moves back by the step. (Two vDSO clock reads, for a would-be unlink only.)
+          if (plan.verdict == core::ShmVerdict::Unlink)
+            if (const long long back = listed_offset_ - wall_minus_monotonic();
+                back > 0 && core::changed_since_listing(st, listed_at_, back)) {
+              plan.verdict = core::ShmVerdict::Kept;
+              plan.reason = core::kChangedSinceListing;
+            }
           if (plan.verdict == core::ShmVerdict::Unlink && held_back_) {
             plan.verdict = core::ShmVerdict::Kept;
             plan.holder = held_back_->first;

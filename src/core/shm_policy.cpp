@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "util/clock.hpp"
+
 namespace reap::core {
 namespace {
 
@@ -62,10 +64,7 @@ ShmPolicy shm_policy_for(const SweepContext& context) {
 
 bool changed_since_listing(const os::FileStat& st, const struct timespec& listed_at,
                            long long stepped_back_ns) {
-  auto ns = [](const struct timespec& t) {
-    return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
-  };
-  return ns(st.st_ctim) >= ns(listed_at) - stepped_back_ns;
+  return util::nanoseconds(st.st_ctim) >= util::nanoseconds(listed_at) - stepped_back_ns;
 }
 
 std::vector<const os::ProcessInfo*> uninspectable_for(const os::Snapshot& snap,
@@ -129,6 +128,8 @@ ShmPlanItem judge_shm(std::string_view name, const os::FileStat& st, int stat_er
                       ? fmt::format("unverifiable: {} ({})", b->comm, b->uninspectable_reason)
                       : fmt::format("unverifiable: pid {} ({}) could not be inspected ({})", b->pid,
                                     b->comm, b->uninspectable_reason);
+  } else if (policy.watched_dev && st.st_dev != *policy.watched_dev) {
+    item.reason = "on another file system than the sweep directory (mounted over it?)";
   } else {
     item.verdict = ShmVerdict::Unlink;
     item.reason = "unheld";

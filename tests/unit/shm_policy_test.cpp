@@ -106,6 +106,18 @@ TEST(ShmPolicy, AWallClockStepBackMovesTheListingTimeBackByTheStep) {
   EXPECT_TRUE(changed_since_listing(f.st, listed, 3600LL * 1000000000LL));
 }
 
+TEST(ShmPolicy, OnAnotherDeviceThanTheWatchedOneIsKept) {
+  auto p = policy();
+  auto items = plan({file("here", 1, kMe)}, snapshot({}), p);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Unlink);
+  p.watched_dev = 43;  // the fake files are on device 42
+  items = plan({file("mounted-over", 1, kMe)}, snapshot({}), p);
+  EXPECT_EQ(items[0].verdict, ShmVerdict::Kept);
+  EXPECT_NE(items[0].reason.find("another file system"), std::string::npos) << items[0].reason;
+  p.watched_dev = 42;
+  EXPECT_EQ(plan({file("here", 1, kMe)}, snapshot({}), p)[0].verdict, ShmVerdict::Unlink);
+}
+
 TEST(ShmPolicy, UninspectableSameUidProcessBlocksPrivateSegment) {
   auto s = snapshot({testing::uninspectable(proc(77, 1, kMe, "setuid-thing"))});
   auto items = plan({file("a", 1, kMe)}, s);

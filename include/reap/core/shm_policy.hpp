@@ -30,6 +30,9 @@ struct ShmPolicy {
   /// before the scan proves the file was there, under this name, when the scan began (and
   /// a process that held it then was seen holding it).
   std::optional<struct timespec> listed_at;
+  /// Set when the holder index watched this device alone (no identities): a file on another
+  /// one (mounted over an entry) has holders it does not know of, and is kept.
+  std::optional<dev_t> watched_dev;
 };
 
 /// The policy for a sweep's context (the shm and mqueue sweeps decide by it).
@@ -79,7 +82,8 @@ ShmPlanItem judge_shm(std::string_view name, const os::FileStat& st, int stat_er
 /// The verdict for every entry, in listing order. Rules, first match wins: not a regular
 /// file: skipped; other owner: kept; held by fd or mapping: kept (names the pid); changed
 /// since ShmPolicy::listed_at: kept (too new); changed within min_age: kept; an
-/// uninspectable process could open it: kept (names the pid); otherwise unlink.
+/// uninspectable process could open it: kept (names the pid); on another device than
+/// ShmPolicy::watched_dev: kept; otherwise unlink.
 std::vector<ShmPlanItem> plan_shm(const std::vector<os::DirEntry>& entries,
                                   const os::Snapshot& snap, const ShmPolicy& policy);
 

@@ -20,4 +20,9 @@ inline double monotonic_seconds() {
   return seconds_of(CLOCK_MONOTONIC);
 }
 
+/// A timespec as nanoseconds.
+inline long long nanoseconds(const struct timespec& t) {
+  return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
+}
+
 }  // namespace reap::util
